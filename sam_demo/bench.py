@@ -1,0 +1,102 @@
+"""Benchmarks that print numbers (never timed tests).
+
+    python -m sam_demo.bench predictor --arch large [--json]
+
+builds a randomly initialised SAM with the real architecture (nothing is downloaded; speed does not depend on
+the weights) and measures what a user of the app waits for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import time
+
+import numpy as np
+
+from .model import sam_architecture
+from .phantom import make_phantom
+from .predictor import SamPredictor
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def bench_predictor(arch: str, clicks: int, encoder_runs: int, image_size: tuple[int, int]) -> dict:
+    """Encoder seconds per image, decoder+post-processing ms per click with and without the cache."""
+    model, processor = sam_architecture(arch)
+    predictor = SamPredictor(model, processor, cache_size=encoder_runs + 2)
+    images = [make_phantom(seed, size=image_size)[0] for seed in range(encoder_runs + 2)]
+    height, width = image_size
+
+    predictor.warm_up()
+    predictor.set_image(images[0])  # first encoder call traces the graph: excluded
+    click_points = [[(width * (0.3 + 0.4 * ((i * 7) % 10) / 10), height * (0.3 + 0.04 * (i % 10)))] for i in range(clicks + 1)]
+
+    def click(i: int) -> None:
+        predictor.predict(points=click_points[i], labels=[1], multimask_output=True)
+
+    click_times = []
+    for i in range(clicks + 1):
+        start = time.perf_counter()
+        click(i)
+        click_times.append(time.perf_counter() - start)
+    click_times = click_times[1:]  # the first call after encoding pays one-off allocations
+
+    encoder_times, uncached_times = [], []
+    for image in images[1 : encoder_runs + 1]:
+        start = time.perf_counter()
+        predictor.set_image(image)
+        encoded = time.perf_counter()
+        click(0)
+        done = time.perf_counter()
+        encoder_times.append(encoded - start)
+        uncached_times.append(done - start)
+
+    return {
+        "arch": arch,
+        "image_size": list(image_size),
+        "encoder_s": round(statistics.median(encoder_times), 3),
+        "click_ms_cached": round(statistics.median(click_times) * 1000, 1),
+        "click_ms_cached_p90": round(float(np.percentile(click_times, 90)) * 1000, 1),
+        "click_ms_uncached": round(statistics.median(uncached_times) * 1000, 1),
+        "clicks": clicks,
+        "encoder_runs": encoder_runs,
+        "peak_rss_mb": round(peak_rss_mb()),
+        "decoder_traces": predictor.decoder_traces,
+        "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} CPU cores available",
+    }
+
+
+def print_table(result: dict) -> None:
+    width = max(len(key) for key in result)
+    for key, value in result.items():
+        print(f"{key:<{width}}  {value}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m sam_demo.bench", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    predictor = commands.add_parser("predictor", help="encoder and per-click decoder timings")
+    predictor.add_argument("--arch", choices=["tiny", "base", "large", "huge"], default="large")
+    predictor.add_argument("--clicks", type=int, default=30, help="timed clicks on a cached embedding (>= 20)")
+    predictor.add_argument("--encoder-runs", type=int, default=2, help="timed encoder runs (after one untimed)")
+    predictor.add_argument("--image-size", type=int, nargs=2, default=(480, 600), metavar=("H", "W"))
+    predictor.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    args = parser.parse_args(argv)
+    if args.clicks < 20:
+        parser.error("--clicks must be at least 20 for a meaningful median")
+    result = bench_predictor(args.arch, args.clicks, args.encoder_runs, tuple(args.image_size))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print_table(result)
+
+
+if __name__ == "__main__":
+    main()

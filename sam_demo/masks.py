@@ -1,0 +1,37 @@
+"""Ground-truth masks: reading them in any form they come in, boxes around them, and overlap scores."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .image_io import ImageSource, load_image
+
+
+def load_mask(source: ImageSource, *, name: str | None = None) -> np.ndarray:
+    """An HxW bool mask from a mask image in any PIL mode (`1`, `L`, `P`, `RGB`, `RGBA`) or array.
+
+    Any non-zero pixel is foreground, so 0/1 and 0/255 masks read the same; transparent pixels of an RGBA
+    mask are background.
+    """
+    return load_image(source, name=name).max(axis=2) > 0
+
+
+def mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Tightest box (x0, y0, x1, y1) around the mask, x1/y1 exclusive; None for an empty mask."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    if not len(rows):
+        return None
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def dice(predicted: np.ndarray, target: np.ndarray) -> float:
+    """Dice coefficient of two bool masks (1.0 when both are empty)."""
+    total = predicted.sum() + target.sum()
+    return 1.0 if total == 0 else float(2.0 * np.logical_and(predicted, target).sum() / total)
+
+
+def iou(predicted: np.ndarray, target: np.ndarray) -> float:
+    """Intersection over union of two bool masks (1.0 when both are empty)."""
+    union = np.logical_or(predicted, target).sum()
+    return 1.0 if union == 0 else float(np.logical_and(predicted, target).sum() / union)

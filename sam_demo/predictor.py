@@ -1,0 +1,160 @@
+"""`SamPredictor`: embed an image once, then answer any number of prompts in milliseconds.
+
+The API follows Meta's `segment_anything.SamPredictor` (`set_image`, `predict`). For servers with many users,
+`encode` and `decode` do the same without per-predictor state: the embedding travels in an `EncodedImage`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+from transformers import SamProcessor, TFSamModel
+
+from .decoding import PromptDecoder
+from .embedding_cache import EmbeddingCache, image_key
+from .image_io import MAX_PIXELS, ImageSource, load_image
+from .prompts import validate_mask_input, validate_prompts
+from .transforms import preprocess_image, to_model_frame
+
+
+@dataclass(frozen=True, eq=False)
+class EncodedImage:
+    """An image and its embedding, ready for prompts."""
+
+    key: str  # content hash of `image`
+    image: np.ndarray  # HxWx3 uint8 RGB, as the model saw it
+    embedding: tf.Tensor  # (1, C, 64, 64)
+    resized_size: tuple[int, int]  # (height, width) inside the 1024 x 1024 model input
+
+    @property
+    def original_size(self) -> tuple[int, int]:
+        return self.image.shape[0], self.image.shape[1]
+
+
+@dataclass(frozen=True, eq=False)
+class Prediction:
+    """Masks for one prompt set, at the original image size."""
+
+    masks: np.ndarray  # (N, H, W) bool; N = 3 with multimask output, else 1
+    iou_scores: np.ndarray  # (N,) the model's predicted IoU of each mask
+    low_res_logits: np.ndarray  # (N, 256, 256); pass one back as `mask_input` to refine
+
+    @property
+    def best_index(self) -> int:
+        return int(np.argmax(self.iou_scores))
+
+    @property
+    def best(self) -> np.ndarray:
+        """The (H, W) mask with the highest predicted IoU."""
+        return self.masks[self.best_index]
+
+
+class SamPredictor:
+    """Prompted segmentation with a SAM model; image embeddings are cached by image content.
+
+    `set_image` / `predict` keep a current image, like Meta's predictor. `encode` / `decode` keep none and are
+    safe to call from many threads at once (a web server's sessions); so is the cache, which several
+    predictors of the *same model* may share (pass `cache=`).
+    """
+
+    def __init__(
+        self,
+        model: TFSamModel,
+        processor: SamProcessor,
+        *,
+        cache_size: int = 8,
+        cache: EmbeddingCache[EncodedImage] | None = None,
+        max_pixels: int = MAX_PIXELS,
+    ):
+        self.model = model
+        self.processor = processor
+        self.cache: EmbeddingCache[EncodedImage] = cache if cache is not None else EmbeddingCache(cache_size)
+        self.max_pixels = max_pixels
+        self.encoder_runs = 0
+        self._decoder = PromptDecoder(model)
+        config = model.config.vision_config
+        input_spec = tf.TensorSpec([1, config.num_channels, config.image_size, config.image_size], tf.float32)
+        self._encode_pixels = tf.function(model.get_image_embeddings, input_signature=[input_spec])
+        self._current: EncodedImage | None = None
+
+    @property
+    def decoder_traces(self) -> int:
+        """How many times the prompt decoder graph was traced (one after the first click, then constant)."""
+        return self._decoder.trace_count
+
+    def encode(self, image: ImageSource) -> EncodedImage:
+        """Load `image` and compute its embedding, or take it from the cache if this image was seen."""
+        pixels = load_image(image, max_pixels=self.max_pixels)
+        key = image_key(pixels)
+        return self.cache.get_or_compute(key, lambda: self._embed(key, pixels))
+
+    def _embed(self, key: str, pixels: np.ndarray) -> EncodedImage:
+        pixel_values, resized = preprocess_image(self.processor, pixels)
+        self.encoder_runs += 1
+        embedding = self._encode_pixels(tf.constant(pixel_values))
+        pixels.setflags(write=False)  # shared through the cache: nobody may change it
+        return EncodedImage(key, pixels, embedding, resized)
+
+    def set_image(self, image: ImageSource) -> EncodedImage:
+        """Make `image` the current image (PIL image, numpy array, path or bytes); embeds it unless cached."""
+        self._current = self.encode(image)
+        return self._current
+
+    @property
+    def image(self) -> EncodedImage | None:
+        return self._current
+
+    def predict(
+        self,
+        points: Sequence[Sequence[float]] | np.ndarray | None = None,
+        labels: Sequence[int] | np.ndarray | None = None,
+        box: Sequence[float] | np.ndarray | None = None,
+        mask_input: np.ndarray | None = None,
+        multimask_output: bool = True,
+    ) -> Prediction:
+        """Masks for prompts on the current image.
+
+        points: (x, y) pixels of the original image, with labels 1 (foreground) / 0 (background);
+        box: (x0, y0, x1, y1) pixels; mask_input: `low_res_logits[i]` of an earlier prediction, to refine it.
+        With `multimask_output` three candidate masks come back, otherwise one.
+        """
+        if self._current is None:
+            raise ValueError("predict() needs an image: call set_image(image) first.")
+        return self.decode(self._current, points, labels, box, mask_input, multimask_output)
+
+    def decode(
+        self,
+        encoded: EncodedImage,
+        points: Sequence[Sequence[float]] | np.ndarray | None = None,
+        labels: Sequence[int] | np.ndarray | None = None,
+        box: Sequence[float] | np.ndarray | None = None,
+        mask_input: np.ndarray | None = None,
+        multimask_output: bool = True,
+    ) -> Prediction:
+        """`predict` for an explicitly given encoded image (no predictor state involved)."""
+        prompts = validate_prompts(points, labels, box, encoded.original_size)
+        mask_prompt = validate_mask_input(mask_input)
+        original, resized = encoded.original_size, encoded.resized_size
+        box_in_model = None if prompts.box is None else to_model_frame(prompts.box.reshape(2, 2), original, resized)
+        decoded = self._decoder(
+            encoded.embedding,
+            to_model_frame(prompts.points, original, resized),
+            prompts.labels,
+            None if box_in_model is None else box_in_model.reshape(4),
+            mask_prompt,
+            multimask_output,
+            original,
+            resized,
+        )
+        return Prediction(decoded.masks, decoded.iou_scores, decoded.low_res_logits)
+
+    def warm_up(self) -> None:
+        """Trace the prompt decoder now (seconds, once) rather than on the first click."""
+        size = self.model.config.prompt_encoder_config.image_size
+        channels = self.model.config.vision_config.output_channels
+        grid = self.model.config.prompt_encoder_config.image_embedding_size
+        blank = EncodedImage("warm-up", np.zeros((size, size, 3), np.uint8), tf.zeros((1, channels, grid, grid)), (size, size))
+        self.decode(blank, points=[[size / 2, size / 2]], labels=[1])

@@ -1,0 +1,54 @@
+"""Shared fixtures: a tiny random SAM saved to disk and loaded back through the real loading code."""
+
+import os
+
+# Tests never reach the Hugging Face Hub: fail fast instead of waiting on the network.
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from sam_demo.model import load_sam, tiny_sam  # noqa: E402
+from sam_demo.predictor import SamPredictor  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A tiny SAM saved as `save_pretrained` saves a fine-tuned one (safetensors + processor config)."""
+    folder = tmp_path_factory.mktemp("tiny-sam")
+    model, processor = tiny_sam(seed=0)
+    model.save_pretrained(folder, safe_serialization=True)
+    processor.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_checkpoint):
+    return load_sam(tiny_checkpoint)
+
+
+@pytest.fixture(scope="session")
+def predictor(tiny_model) -> SamPredictor:
+    model, processor = tiny_model
+    shared = SamPredictor(model, processor, cache_size=4)
+    shared.warm_up()
+    return shared
+
+
+@pytest.fixture
+def busi_dir() -> Path:
+    """The BUSI sample (Dataset_BUSI_with_GT layout) named by BUSI_SAMPLE_DIR; tests using it skip without it."""
+    value = os.environ.get("BUSI_SAMPLE_DIR")
+    if not value:
+        pytest.skip("BUSI_SAMPLE_DIR is not set")
+    folder = Path(value)
+    if (folder / "Dataset_BUSI_with_GT").is_dir():
+        folder = folder / "Dataset_BUSI_with_GT"
+    assert folder.is_dir(), f"BUSI_SAMPLE_DIR={value} is not a folder"
+    return folder
+
+
+def random_image(height: int, width: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)

@@ -1,0 +1,221 @@
+"""SamPredictor on a tiny random SAM loaded from disk: shapes, equivalence with transformers, cache, retracing."""
+
+import threading
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import random_image
+from PIL import Image
+
+from sam_demo.embedding_cache import EmbeddingCache
+from sam_demo.predictor import SamPredictor
+
+
+def reference_masks(model, processor, image, points=None, labels=None, box=None, multimask_output=True):
+    """The plain transformers route: processor -> TFSamModel -> post_process_masks."""
+    kwargs = {}
+    if points is not None:
+        kwargs["input_points"] = [[list(map(float, p)) for p in points]]
+        kwargs["input_labels"] = [list(labels)]
+    if box is not None:
+        kwargs["input_boxes"] = [[list(map(float, box))]]
+    inputs = processor(images=image, return_tensors="tf", **kwargs)
+    if points is not None:
+        # The processor nests points one level less than the model expects for a single prompt set.
+        inputs["input_points"] = tf.reshape(inputs["input_points"], (1, 1, -1, 2))
+        inputs["input_labels"] = tf.reshape(inputs["input_labels"], (1, 1, -1))
+    outputs = model(
+        inputs["pixel_values"],
+        input_points=inputs.get("input_points"),
+        input_labels=inputs.get("input_labels"),
+        input_boxes=inputs.get("input_boxes"),
+        multimask_output=multimask_output,
+    )
+    masks = processor.image_processor.post_process_masks(
+        outputs.pred_masks, inputs["original_sizes"], inputs["reshaped_input_sizes"], return_tensors="tf"
+    )[0][0].numpy()
+    return masks, outputs.iou_scores[0, 0].numpy()
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        dict(points=[(120, 80)], labels=[1]),
+        dict(points=[(120, 80), (30, 200), (250, 40)], labels=[1, 0, 1], multimask_output=False),
+        dict(box=(40, 30, 260, 190)),
+        dict(points=[(120, 80), (10, 10)], labels=[1, 0], box=(40, 30, 260, 190), multimask_output=False),
+    ],
+    ids=["point", "points+negative", "box", "box+points"],
+)
+def test_matches_transformers_reference(tiny_model, predictor, prompt):
+    model, processor = tiny_model
+    image = random_image(220, 300, seed=1)
+    predictor.set_image(image)
+    prediction = predictor.predict(**prompt)
+    expected_masks, expected_scores = reference_masks(model, processor, image, **prompt)
+    assert prediction.masks.shape == expected_masks.shape
+    np.testing.assert_allclose(prediction.iou_scores, expected_scores, atol=1e-4)
+    # Bilinear upscaling of nearly equal logits may flip a pixel sitting exactly on the threshold.
+    assert (prediction.masks != expected_masks).mean() < 1e-4
+
+
+def test_loaded_checkpoint_equals_the_saved_model(predictor):
+    from sam_demo.model import tiny_sam
+
+    fresh = SamPredictor(*tiny_sam(seed=0))
+    image = random_image(100, 140, seed=2)
+    fresh.set_image(image)
+    predictor.set_image(image)
+    a = fresh.predict(points=[(70, 50)], labels=[1])
+    b = predictor.predict(points=[(70, 50)], labels=[1])
+    np.testing.assert_allclose(a.iou_scores, b.iou_scores, atol=1e-6)
+    np.testing.assert_allclose(a.low_res_logits, b.low_res_logits, atol=1e-5)
+
+
+def pil_image(mode: str, size=(150, 90)) -> Image.Image:
+    gradient = np.linspace(0, 1, size[0] * size[1]).reshape(size[1], size[0])
+    if mode == "I;16":
+        return Image.fromarray((gradient * 65535).astype(np.uint16))
+    if mode == "1":
+        return Image.fromarray(gradient > 0.5).convert("1")
+    base = Image.fromarray((gradient * 255).astype(np.uint8))
+    if mode == "P":
+        return base.convert("RGB").convert("P")
+    return base.convert(mode)
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        random_image(128, 128),
+        random_image(90, 150),
+        random_image(150, 90)[..., 0],
+        (np.random.default_rng(3).random((90, 150)) * 65535).astype(np.uint16),
+        np.dstack([random_image(90, 150), np.full((90, 150), 255, np.uint8)]),
+        *[pil_image(mode) for mode in ("1", "L", "I;16", "P", "RGB", "RGBA")],
+    ],
+    ids=["square", "wide", "tall-gray", "uint16", "rgba-array", "pil-1", "pil-L", "pil-I16", "pil-P", "pil-RGB", "pil-RGBA"],
+)
+def test_masks_come_back_at_the_original_size(predictor, image):
+    height, width = (image.height, image.width) if isinstance(image, Image.Image) else image.shape[:2]
+    encoded = predictor.set_image(image)
+    assert encoded.original_size == (height, width)
+    for prompt, count in [
+        (dict(points=[(width // 2, height // 2)], labels=[1]), 3),
+        (dict(points=[(1, 1)], labels=[0], box=(2, 3, width - 1, height - 2), multimask_output=False), 1),
+    ]:
+        prediction = predictor.predict(**prompt)
+        assert prediction.masks.shape == (count, height, width)
+        assert prediction.masks.dtype == bool
+        assert prediction.iou_scores.shape == (count,)
+        assert prediction.low_res_logits.shape == (count, 256, 256)
+        assert prediction.best.shape == (height, width)
+        assert np.array_equal(prediction.best, prediction.masks[np.argmax(prediction.iou_scores)])
+
+
+def test_mask_input_changes_the_answer(predictor):
+    predictor.set_image(random_image(200, 160, seed=4))
+    first = predictor.predict(points=[(80, 100)], labels=[1])
+    refined = predictor.predict(
+        points=[(80, 100), (20, 20)], labels=[1, 0], mask_input=first.low_res_logits[first.best_index]
+    )
+    without = predictor.predict(points=[(80, 100), (20, 20)], labels=[1, 0])
+    assert refined.masks.shape == (3, 200, 160)
+    assert not np.allclose(refined.low_res_logits, without.low_res_logits)
+
+
+def test_same_image_is_encoded_once(tiny_model):
+    predictor = SamPredictor(*tiny_model, cache_size=2)
+    a, b, c = (random_image(64, 80, seed=s) for s in (10, 11, 12))
+    predictor.set_image(a)
+    predictor.set_image(a.copy())  # equal content, different object
+    predictor.set_image(Image.fromarray(a))
+    assert predictor.encoder_runs == 1
+    predictor.set_image(b)
+    predictor.set_image(a)  # switching back costs nothing
+    assert predictor.encoder_runs == 2
+    predictor.set_image(c)  # evicts b, the least recently used
+    predictor.set_image(a)
+    assert predictor.encoder_runs == 3
+    predictor.set_image(b)
+    assert predictor.encoder_runs == 4
+    assert len(predictor.cache) == 2
+
+
+def test_concurrent_requests_for_one_image_run_the_encoder_once(tiny_model):
+    predictor = SamPredictor(*tiny_model)
+    image = random_image(96, 96, seed=20)
+    barrier = threading.Barrier(4)
+    results = []
+
+    def worker():
+        barrier.wait()
+        results.append(predictor.encode(image))
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert predictor.encoder_runs == 1
+    assert all(result is results[0] for result in results)
+
+
+def test_failed_encoding_is_not_cached():
+    cache = EmbeddingCache(2)
+    calls = []
+
+    def failing():
+        calls.append(1)
+        raise RuntimeError("encoder crashed")
+
+    with pytest.raises(RuntimeError):
+        cache.get_or_compute("k", failing)
+    assert cache.get_or_compute("k", lambda: "value") == "value"
+    assert "k" in cache and len(calls) == 1
+
+
+def test_decoder_does_not_retrace_between_clicks(predictor):
+    traces = predictor.decoder_traces
+    assert traces == 1  # traced once, by warm_up
+    for seed, (height, width) in enumerate([(100, 130), (240, 90)]):
+        predictor.set_image(random_image(height, width, seed=30 + seed))
+        for count in range(1, 6):
+            points = [(width * k // 7, height * k // 7) for k in range(1, count + 1)]
+            labels = [k % 2 for k in range(count)]
+            prediction = predictor.predict(points=points, labels=labels, multimask_output=count % 2 == 0)
+            predictor.predict(box=(5, 5, width - 5, height - 5))
+            predictor.predict(
+                points=points, labels=labels, box=(5, 5, width - 5, height - 5), mask_input=prediction.low_res_logits[0]
+            )
+    assert predictor.decoder_traces == traces
+
+
+@pytest.mark.parametrize(
+    "prompt, message",
+    [
+        (dict(), "no prompt"),
+        (dict(points=[(10, 10)]), "labels"),
+        (dict(points=[(10, 10)], labels=[1, 0]), "one label per point"),
+        (dict(points=[(10, 10)], labels=[2]), "not 0 (background) or 1"),
+        (dict(points=[(200, 10)], labels=[1]), "outside"),
+        (dict(points=[(-1, 10)], labels=[1]), "outside"),
+        (dict(points=[(10, float("nan"))], labels=[1]), "NaN"),
+        (dict(points=[(1, 2, 3)], labels=[1]), "(x, y) pairs"),
+        (dict(box=(50, 10, 50, 40)), "x0 < x1"),
+        (dict(box=(10, 40, 50, 20)), "y0 < y1"),
+        (dict(box=(10, 10, 500, 40)), "outside"),
+        (dict(box=(10, 10, 40)), "(x0, y0, x1, y1)"),
+        (dict(points=[(10, 10)], labels=[1], mask_input=np.zeros((64, 64))), "256x256"),
+    ],
+)
+def test_bad_prompts_are_explained(predictor, prompt, message):
+    predictor.set_image(random_image(100, 150, seed=40))
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        predictor.predict(**prompt)
+
+
+def test_predict_before_set_image(tiny_model):
+    with pytest.raises(ValueError, match="set_image"):
+        SamPredictor(*tiny_model).predict(points=[(1, 1)], labels=[1])
