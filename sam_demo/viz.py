@@ -129,6 +129,7 @@ def overlay(
     box: Sequence[float] | None = None,
     alpha: float = 0.5,
     contour: bool = True,
+    corner: Sequence[float] | None = None,
 ) -> np.ndarray:
     """Render masks and prompts over `image` and return an HxWx3 uint8 RGB array of the image's size.
 
@@ -136,7 +137,8 @@ def overlay(
     mask or an NxHxW stack (non-zero = inside); mask i is blended in `MASK_COLOURS[i]` at `alpha` and, if
     `contour`, outlined opaquely. Then the (x0, y0, x1, y1) `box` is outlined in yellow and the Nx2 (x, y)
     `points` with their 0/1 `labels` are drawn on top, each marker centred on its point rounded to the
-    nearest pixel. Line widths and marker sizes grow with the image. Inputs are never modified.
+    nearest pixel. `corner`, the (x, y) first click of a box being drawn, is marked with a yellow cross.
+    Line widths and marker sizes grow with the image. Inputs are never modified.
     Raises ValueError describing the first bad input.
     """
     rendered = _as_rgb_uint8(image).copy()
@@ -165,6 +167,12 @@ def overlay(
             rendered[window][_inner_boundary(inside, line_width)] = colour
     if box_corners is not None:
         _draw_box_outline(rendered, box_corners, line_width, _hex_to_rgb(BOX))
+    if corner is not None:
+        corner_xy = _as_finite_numbers(corner, "corner").reshape(-1)
+        if corner_xy.shape != (2,):
+            raise ValueError(f"corner must be (x, y), got {corner_xy.size} numbers")
+        corner_x, corner_y = (_round_half_up(float(v)) for v in corner_xy)
+        _draw_cross(rendered, corner_x, corner_y, marker_radius, line_width + 1, _hex_to_rgb(BOX))
     if point_xy is not None:
         for (x, y), label in zip(point_xy, point_labels):
             _draw_marker(rendered, _round_half_up(x), _round_half_up(y), marker_radius, positive=label == 1)
@@ -336,6 +344,12 @@ def _draw_box_outline(
     _fill_rect(canvas, (max(y1 - width + 1, y0), y1 + 1), (x0, x1 + 1), colour)  # bottom
     _fill_rect(canvas, (y0, y1 + 1), (x0, min(x0 + width, x1 + 1)), colour)  # left
     _fill_rect(canvas, (y0, y1 + 1), (max(x1 - width + 1, x0), x1 + 1), colour)  # right
+
+
+def _draw_cross(canvas: np.ndarray, x: int, y: int, radius: int, width: int, colour: np.ndarray) -> None:
+    half = width // 2
+    _fill_rect(canvas, (y - half, y - half + width), (x - radius, x + radius + 1), colour)
+    _fill_rect(canvas, (y - radius, y + radius + 1), (x - half, x - half + width), colour)
 
 
 def _draw_marker(canvas: np.ndarray, x: int, y: int, radius: int, positive: bool) -> None:

@@ -1,0 +1,277 @@
+"""The Gradio app: upload an ultrasound image, click or box the tumour, see and download the mask.
+
+`build_demo(predictor, model_name)` builds the Blocks; `app.py` only parses flags, loads the model and launches.
+Handlers are small functions over a `Session` (see `session.py`): every browser tab has its own session in a
+`gr.State`, while all tabs share the predictor, and with it the model, the compiled decoder and the bounded
+embedding cache.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from . import session as sessions
+from .image_io import ImageError, load_image
+from .masks import dice, iou, load_mask
+from .predictor import SamPredictor
+from .prompts import PromptError
+from .session import Session
+from .viz import mask_to_png_array, overlay
+
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+THUMBNAIL_SIDE = 256
+DISCLAIMER = "**Research demo, not for clinical use.** It does not diagnose anything and must not inform care."
+# One encoder at a time: it already uses every CPU core, and each run holds the large model's activations
+# (several GB for ViT-L); a second concurrent run would only halve both runs' speed and double the memory.
+ENCODER_CONCURRENCY = 1
+# Decoder calls take tens of milliseconds and little memory; a few may run side by side.
+PROMPT_CONCURRENCY = 4
+QUEUE_SIZE = 64
+
+
+class UploadedImage(gr.Image):
+    """`gr.Image` that passes the uploaded file on untouched.
+
+    The stock component opens uploads with PIL before the handler runs, so a corrupt or huge file fails there
+    with a generic error; here `image_io.load_image` reads it (16-bit, EXIF, size guard) and explains failures.
+    """
+
+    def get_block_name(self) -> str:
+        return "image"
+
+    def preprocess(self, payload):
+        if payload is not None and payload.path is not None:
+            return payload.path
+        return super().preprocess(payload)
+
+
+def is_base_checkpoint(model_name: str) -> bool:
+    return model_name.startswith("facebook/sam-vit-")
+
+
+def model_banner(model_name: str) -> str:
+    banner = f"Model: `{model_name}`"
+    if is_base_checkpoint(model_name):
+        banner += (
+            " — Meta's original SAM weights, **not fine-tuned on breast ultrasound**; masks may follow any"
+            " structure, not the tumour."
+        )
+    return banner
+
+
+def example_images() -> list[str]:
+    return sorted(str(path) for path in EXAMPLES_DIR.glob("*.png") if not path.stem.endswith("_mask"))
+
+
+class SegmentationApp:
+    """The handlers behind the page; each takes and returns a `Session`."""
+
+    def __init__(self, predictor: SamPredictor, download_dir: Path | None = None):
+        self.predictor = predictor
+        self.download_dir = Path(download_dir or tempfile.mkdtemp(prefix="sam-demo-downloads-"))
+
+    # --- events -------------------------------------------------------------------------------------------
+    def upload(self, path: str | None, progress=gr.Progress()):
+        if path is None:
+            return self.render(Session())
+        name = Path(path).stem
+        try:
+            image = load_image(path, name=Path(path).name)
+        except ImageError as error:
+            raise gr.Error(str(error), title="Cannot use this image") from error
+        progress(0.0, desc="Computing the image embedding (once per image)…")
+        self.predictor.encode(image)
+        return self.render(sessions.new_image(image, name))
+
+    def click(self, session: Session, mode: str, candidate_mode: str, event: gr.SelectData):
+        x, y = event.index
+        try:
+            session = sessions.click(session, float(x), float(y), mode)
+            if session.has_prompt and session.corner is None:
+                session = self.predict(session, candidate_mode, session.refinement_logits())
+        except (PromptError, ImageError) as error:
+            gr.Warning(str(error))
+        return self.render(session)
+
+    def change_candidates(self, session: Session, candidate_mode: str):
+        if session.prediction is None or not session.has_prompt:
+            return self.render(session)
+        # Recompute the current prompts with the mask prompt they were first given.
+        previous = session.undo_stack[-1].refinement_logits() if session.undo_stack else None
+        return self.render(self.predict(session, candidate_mode, previous))
+
+    def choose_candidate(self, session: Session, event: gr.SelectData):
+        if session.prediction is not None and 0 <= event.index < len(session.prediction.masks):
+            session = sessions.show_candidate(session, event.index)
+        return self.render(session)
+
+    def undo(self, session: Session):
+        return self.render(sessions.undo(session))
+
+    def clear(self, session: Session):
+        return self.render(sessions.clear(session))
+
+    def ground_truth(self, session: Session, path: str | None):
+        if path is None:
+            return self.render(sessions.with_ground_truth(session, None))
+        if session.image is None:
+            gr.Warning("Upload the image first, then its ground-truth mask.")
+            return self.render(session)
+        try:
+            mask = load_mask(path, name=Path(path).name)
+        except ImageError as error:
+            raise gr.Error(str(error), title="Cannot use this mask") from error
+        if mask.shape != session.image.shape[:2]:
+            gr.Warning(
+                f"The mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
+                f"{session.image.shape[1]}x{session.image.shape[0]}: not used."
+            )
+            return self.render(session)
+        return self.render(sessions.with_ground_truth(session, mask))
+
+    # --- model ---------------------------------------------------------------------------------------------
+    def predict(self, session: Session, candidate_mode: str, mask_input: np.ndarray | None) -> Session:
+        encoded = self.predictor.encode(session.image)  # a cache hit unless many other images came since
+        prediction = self.predictor.decode(
+            encoded,
+            points=list(session.points) or None,
+            labels=list(session.labels) or None,
+            box=session.box,
+            mask_input=mask_input,
+            multimask_output=session.multimask(candidate_mode),
+        )
+        return sessions.with_prediction(session, prediction)
+
+    # --- output --------------------------------------------------------------------------------------------
+    def render(self, session: Session):
+        """Values for: state, canvas, candidates gallery, summary, mask download, overlay download."""
+        if session.image is None:
+            return session, None, None, "Upload an image or pick an example, then click on the tumour.", None, None
+        canvas = overlay(
+            session.image,
+            session.shown_mask,
+            points=np.array(session.points).reshape(-1, 2),
+            labels=np.array(session.labels, dtype=int),
+            box=session.box,
+            corner=session.corner,
+        )
+        if session.prediction is None:
+            hint = "Click the other corner of the box." if session.corner else "Click on the tumour (or draw a box)."
+            return session, canvas, None, hint, None, None
+        mask_file, overlay_file = self.write_downloads(session, canvas)
+        return session, canvas, self.candidates(session), self.summary(session), mask_file, overlay_file
+
+    def candidates(self, session: Session) -> list[tuple[np.ndarray, str]]:
+        thumbnail = _thumbnail(session.image)
+        items = []
+        for index, (mask, score) in enumerate(zip(session.prediction.masks, session.prediction.iou_scores)):
+            small_mask = np.asarray(Image.fromarray(mask).resize(thumbnail.shape[1::-1], Image.NEAREST))
+            label = f"Mask {index + 1} · IoU {score:.2f}" + (" (shown)" if index == session.shown else "")
+            items.append((overlay(thumbnail, small_mask), label))
+        return items
+
+    def summary(self, session: Session) -> str:
+        mask = session.shown_mask
+        score = float(session.prediction.iou_scores[session.shown])
+        area = int(mask.sum())
+        lines = [
+            f"**Predicted IoU: {score:.2f}** (the model's own estimate of this mask's quality)",
+            f"Mask area: {area:,} px, {100 * area / mask.size:.1f} % of the image",
+        ]
+        if session.ground_truth is not None:
+            lines.append(
+                f"Against your ground truth: Dice {dice(mask, session.ground_truth):.3f}, "
+                f"IoU {iou(mask, session.ground_truth):.3f}"
+            )
+        return "\n\n".join(lines)
+
+    def write_downloads(self, session: Session, canvas: np.ndarray) -> tuple[str, str]:
+        folder = Path(tempfile.mkdtemp(dir=self.download_dir))
+        mask_file = folder / f"{session.name}_mask.png"
+        overlay_file = folder / f"{session.name}_overlay.png"
+        Image.fromarray(mask_to_png_array(session.shown_mask)).save(mask_file)
+        Image.fromarray(canvas).save(overlay_file)
+        return str(mask_file), str(overlay_file)
+
+
+def _thumbnail(image: np.ndarray) -> np.ndarray:
+    height, width = image.shape[:2]
+    scale = min(1.0, THUMBNAIL_SIDE / max(height, width))
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
+
+
+def build_demo(predictor: SamPredictor, model_name: str) -> gr.Blocks:
+    """The app's page. Call `.queue(...)` via `configure_queue` and `.launch()` on the result."""
+    app = SegmentationApp(predictor)
+    with gr.Blocks(title="SAM breast-ultrasound segmentation", delete_cache=(3600, 3600)) as demo:
+        gr.Markdown(f"# Prompted breast-tumour segmentation in ultrasound (SAM)\n\n{DISCLAIMER}\n\n{model_banner(model_name)}")
+        session = gr.State(Session())
+        with gr.Row():
+            with gr.Column(scale=1):
+                upload = UploadedImage(
+                    label="Ultrasound image (PNG, JPEG, BMP, TIFF)",
+                    type="filepath",
+                    image_mode=None,
+                    sources=["upload", "clipboard"],
+                    height=260,
+                    buttons=[],
+                )
+                mode = gr.Radio(list(sessions.PROMPT_MODES), value=sessions.POSITIVE, label="A click on the image adds")
+                with gr.Row():
+                    undo = gr.Button("Undo last prompt", size="sm")
+                    clear = gr.Button("Clear prompts", size="sm")
+                candidate_mode = gr.Radio(
+                    list(sessions.CANDIDATE_MODES), value=sessions.AUTO, label="Candidate masks"
+                )
+                ground_truth = gr.File(
+                    label="Optional: ground-truth mask, to score the shown mask",
+                    file_types=["image"],
+                    type="filepath",
+                )
+            with gr.Column(scale=2):
+                # The fullscreen button is hidden: in this Gradio version clicks in fullscreen view land on
+                # wrong coordinates.
+                canvas = gr.Image(
+                    label="Click on the tumour",
+                    interactive=False,
+                    format="png",
+                    buttons=[],
+                    elem_id="canvas",
+                )
+                summary = gr.Markdown("Upload an image or pick an example, then click on the tumour.", elem_id="summary")
+                candidates = gr.Gallery(
+                    label="Candidate masks (click one to show it)",
+                    columns=3,
+                    height=220,
+                    format="png",
+                    allow_preview=False,
+                    elem_id="candidates",
+                )
+                with gr.Row():
+                    mask_download = gr.DownloadButton("Download mask (PNG)", size="sm", elem_id="mask-download")
+                    overlay_download = gr.DownloadButton("Download overlay (PNG)", size="sm")
+        gr.Examples(example_images(), inputs=[upload], label="Synthetic phantoms (not patient data)", cache_examples=False)
+
+        outputs = [session, canvas, candidates, summary, mask_download, overlay_download]
+        upload.change(
+            app.upload, [upload], outputs, concurrency_limit=ENCODER_CONCURRENCY, concurrency_id="encoder",
+            api_name="load_image",
+        )
+        canvas.select(app.click, [session, mode, candidate_mode], outputs, concurrency_limit=PROMPT_CONCURRENCY)
+        candidates.select(app.choose_candidate, [session], outputs)
+        candidate_mode.change(app.change_candidates, [session, candidate_mode], outputs)
+        undo.click(app.undo, [session], outputs, api_name="undo")
+        clear.click(app.clear, [session], outputs, api_name="clear")
+        ground_truth.change(app.ground_truth, [session, ground_truth], outputs)
+    return demo
+
+
+def configure_queue(demo: gr.Blocks) -> gr.Blocks:
+    """Bound the queue so that a burst of users waits in line instead of exhausting memory."""
+    return demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=PROMPT_CONCURRENCY)
