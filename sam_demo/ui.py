@@ -233,6 +233,7 @@ def build_demo(predictor: SamPredictor, model_name: str) -> gr.Blocks:
                     label="Optional: ground-truth mask, to score the shown mask",
                     file_types=["image"],
                     type="filepath",
+                    height=120,
                 )
             with gr.Column(scale=2):
                 # The fullscreen button is hidden: in this Gradio version clicks in fullscreen view land on
@@ -240,6 +241,7 @@ def build_demo(predictor: SamPredictor, model_name: str) -> gr.Blocks:
                 canvas = gr.Image(
                     label="Click on the tumour",
                     interactive=False,
+                    height=520,
                     format="png",
                     buttons=[],
                     elem_id="canvas",
@@ -248,7 +250,9 @@ def build_demo(predictor: SamPredictor, model_name: str) -> gr.Blocks:
                 candidates = gr.Gallery(
                     label="Candidate masks (click one to show it)",
                     columns=3,
-                    height=220,
+                    height=230,
+                    object_fit="contain",
+                    fit_columns=False,
                     format="png",
                     allow_preview=False,
                     elem_id="candidates",

@@ -52,3 +52,34 @@ def busi_dir() -> Path:
 
 def random_image(height: int, width: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def png_declaring_size(width: int, height: int) -> bytes:
+    """A PNG that declares a size but holds no pixels: what a decompression bomb looks like before decoding."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16))
+
+
+@pytest.fixture(scope="session")
+def served_app(predictor):
+    """The app's page served on a free local port, on the tiny model."""
+    from sam_demo.ui import build_demo, configure_queue
+
+    demo = configure_queue(build_demo(predictor, "tiny random SAM (tests)"))
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True)
+    yield url.rstrip("/")
+    demo.close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -1,11 +1,10 @@
 """Loading user images: every mode and source gives the same HxWx3 uint8 RGB; bad files give clear errors."""
 
 import io
-import struct
-import zlib
 
 import numpy as np
 import pytest
+from conftest import png_declaring_size
 from PIL import Image
 
 from sam_demo.image_io import ImageError, load_image
@@ -16,16 +15,6 @@ def png_bytes(image: Image.Image, **params) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", **params)
     return buffer.getvalue()
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG that declares a size but holds no pixels: what a decompression bomb looks like before decoding."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16))
 
 
 def test_sources_agree(tmp_path):
@@ -76,8 +65,8 @@ def test_exif_orientation_is_applied():
         (b"", "empty"),
         (b"this is a text file, not a picture", "not an image"),
         (png_bytes(Image.new("L", (50, 50)))[:60], "damaged or truncated"),
-        (png_header_only(20000, 20000), "too large"),
-        (png_header_only(9000, 9000), "too large: 9000x9000"),
+        (png_declaring_size(20000, 20000), "too large"),
+        (png_declaring_size(9000, 9000), "too large: 9000x9000"),
         (np.broadcast_to(np.zeros(1, np.uint8), (20000, 20000)), "too large: 20000x20000"),
         (np.zeros((0, 10), np.uint8), "empty"),
         (np.zeros((10, 10, 2), np.uint8), "shape"),

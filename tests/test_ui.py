@@ -1,12 +1,11 @@
 """The app's handlers, called directly (as Gradio calls them) on a tiny model loaded from disk."""
 
 import io
-import struct
-import zlib
 
 import gradio as gr
 import numpy as np
 import pytest
+from conftest import png_declaring_size
 from PIL import Image
 
 from sam_demo import session as sessions
@@ -126,19 +125,6 @@ def test_ground_truth_scores_the_shown_mask(app, tmp_path):
     assert kept["session"].ground_truth is None
 
 
-def huge_png(tmp_path):
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    path = tmp_path / "huge.png"
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(b"\0" * 16))
-    )
-    return path
-
-
 @pytest.mark.parametrize("kind", ["not-an-image", "corrupt-png", "empty", "20000x20000"])
 def test_bad_uploads_give_a_short_error(app, tmp_path, kind):
     path = tmp_path / f"{kind}.png"
@@ -152,7 +138,7 @@ def test_bad_uploads_give_a_short_error(app, tmp_path, kind):
     elif kind == "empty":
         path.write_bytes(b"")
     else:
-        path = huge_png(tmp_path)
+        path.write_bytes(png_declaring_size(20000, 20000))
     with pytest.raises(gr.Error) as raised:
         app.upload(str(path), progress=lambda *a, **k: None)
     message = str(raised.value)

@@ -1,0 +1,144 @@
+"""End to end in headless Chromium: pick an example, click a point, draw a box, check what the page shows.
+
+The tiny model's masks are random, so positions are checked through the drawn prompts, and the shown overlay is
+compared pixel for pixel with what SamPredictor + viz.overlay give for the same prompt.
+Set SCREENSHOT_TO=path to also keep the final screenshot (the README's picture is made this way).
+"""
+
+import base64
+import io
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sam_demo.image_io import load_image
+from sam_demo.ui import example_images
+from sam_demo.viz import BOX, POSITIVE, overlay
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+if not os.environ.get("CI"):  # CI installs both (.ci/run): there, a missing browser stack must fail, not skip
+    pytest.importorskip("playwright")
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+# A viewport small enough that the portrait example is displayed scaled down.
+VIEWPORT = {"width": 1100, "height": 700}
+
+
+def hex_rgb(colour: str) -> np.ndarray:
+    return np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)])
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        )
+        yield launched
+        launched.close()
+
+
+def canvas_image(page) -> np.ndarray:
+    """The overlay the page displays, as the exact PNG pixels the server sent."""
+    source = page.locator("#canvas img").get_attribute("src")
+    if source.startswith("data:"):
+        data = base64.b64decode(source.split(",", 1)[1])
+    else:
+        data = page.request.get(source).body()
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def click_image_pixel(page, x: float, y: float) -> None:
+    """Click where image pixel (x, y) is drawn, wherever and however large the page shows the image."""
+    image = page.locator("#canvas img")
+    image.scroll_into_view_if_needed()
+    box = image.bounding_box()
+    natural = image.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    scale = min(box["width"] / natural[0], box["height"] / natural[1])  # object-fit: contain
+    left = box["x"] + (box["width"] - natural[0] * scale) / 2
+    top = box["y"] + (box["height"] - natural[1] * scale) / 2
+    page.mouse.click(left + (x + 0.5) * scale, top + (y + 0.5) * scale)
+    return scale
+
+
+def wait_for_new_canvas(page, previous: str | None) -> None:
+    page.wait_for_function(
+        "prev => { const i = document.querySelector('#canvas img'); return i && i.src !== prev && i.complete; }",
+        arg=previous,
+        timeout=60_000,
+    )
+
+
+def marker_centre(rendered: np.ndarray, colour: str, near: tuple[float, float], window: int = 30):
+    """Centroid of the pixels painted in `colour` around `near`."""
+    x0, y0 = int(near[0]) - window, int(near[1]) - window
+    patch = rendered[max(y0, 0) : y0 + 2 * window, max(x0, 0) : x0 + 2 * window].astype(int)
+    ys, xs = np.nonzero(np.abs(patch - hex_rgb(colour)).sum(axis=2) < 12)
+    assert len(xs), f"no {colour} marker near {near}"
+    return xs.mean() + max(x0, 0), ys.mean() + max(y0, 0)
+
+
+def test_point_and_box_prompts_in_a_real_browser(browser, served_app, predictor, tmp_path):
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(served_app)
+    page.wait_for_selector("text=Research demo, not for clinical use", timeout=60_000)
+    example = example_images()[1]  # 440 x 600, portrait
+    image = load_image(example)
+    page.locator("[data-testid='example'], .gallery-item, button.gallery-item").nth(1).click()
+    wait_for_new_canvas(page, None)
+    natural = page.locator("#canvas img").evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    assert natural == [image.shape[1], image.shape[0]]
+
+    # A positive point: the marker must sit on the pixel that was clicked, although the image is shown scaled.
+    target = (150.0, 230.0)
+    before = page.locator("#canvas img").get_attribute("src")
+    scale = click_image_pixel(page, *target)
+    assert scale < 0.99, "the test must exercise a scaled display"
+    wait_for_new_canvas(page, before)
+    page.wait_for_selector("#candidates img", timeout=30_000)
+    shown = canvas_image(page)
+    centre = marker_centre(shown, POSITIVE, target)
+    assert abs(centre[0] - target[0]) <= 1.0 and abs(centre[1] - target[1]) <= 1.0
+    clicked = (round(centre[0]), round(centre[1]))
+    predictor.set_image(image)
+    expected = predictor.predict(points=[clicked], labels=[1])
+    assert np.array_equal(shown, overlay(image, expected.best, points=np.array([clicked]), labels=np.array([1])))
+    assert page.locator("#candidates img").count() == 3
+    assert "Predicted IoU" in page.locator("#summary").inner_text()
+
+    # A box by two clicks, on top of the point: one mask, the box drawn at the clicked corners.
+    page.get_by_label("Box (click two corners)").check()
+    before = page.locator("#canvas img").get_attribute("src")
+    click_image_pixel(page, 60, 120)
+    wait_for_new_canvas(page, before)
+    before = page.locator("#canvas img").get_attribute("src")
+    click_image_pixel(page, 330, 420)
+    wait_for_new_canvas(page, before)
+    page.wait_for_function("() => document.querySelectorAll('#candidates img').length === 1", timeout=30_000)
+    shown = canvas_image(page)
+    yellow = np.abs(shown.astype(int) - hex_rgb(BOX)).sum(axis=2) < 12
+    rows, cols = np.nonzero(yellow)
+    assert abs(cols.min() - 60) <= 1 and abs(rows.min() - 120) <= 1
+    assert abs(cols.max() - 331) <= 1 and abs(rows.max() - 421) <= 1
+
+    # Another tab has its own prompts.
+    other = browser.new_page(viewport=VIEWPORT)
+    other.goto(served_app)
+    other.wait_for_selector("text=Research demo, not for clinical use", timeout=60_000)
+    other.locator("[data-testid='example'], .gallery-item, button.gallery-item").nth(1).click()
+    wait_for_new_canvas(other, None)
+    assert np.array_equal(canvas_image(other), image)  # no markers, no mask
+    other.close()
+
+    screenshot = tmp_path / "app.png"
+    page.screenshot(path=str(screenshot), full_page=True)
+    if os.environ.get("SCREENSHOT_TO"):
+        shutil.copy(screenshot, os.environ["SCREENSHOT_TO"])
+    page.close()
