@@ -219,3 +219,16 @@ def test_bad_prompts_are_explained(predictor, prompt, message):
 def test_predict_before_set_image(tiny_model):
     with pytest.raises(ValueError, match="set_image"):
         SamPredictor(*tiny_model).predict(points=[(1, 1)], labels=[1])
+
+
+@pytest.mark.parametrize("original, resized", [((480, 600), (819, 1024)), ((600, 440), (1024, 751)), ((37, 1000), (38, 1024))])
+def test_upscaling_equals_the_processors_post_processing(tiny_model, original, resized):
+    from sam_demo.transforms import upscale_logits
+
+    _, processor = tiny_model
+    low_res = tf.random.stateless_normal((3, 256, 256), seed=(1, 2))
+    ours = upscale_logits(low_res, tf.constant(original), tf.constant(resized)).numpy()
+    reference = processor.image_processor.post_process_masks(
+        low_res[None, None], [original], [resized], binarize=False, return_tensors="tf"
+    )[0][0].numpy()
+    np.testing.assert_allclose(ours, reference, atol=1e-5)
