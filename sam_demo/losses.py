@@ -1,0 +1,79 @@
+"""Training losses for SAM's mask decoder, on low-resolution (256 x 256) logits.
+
+* `dice_loss`: MONAI's `DiceLoss(sigmoid=True, squared_pred=True)` as in the notebook this project grew from,
+  but computed per example and then averaged, so its value does not depend on the batch size (the notebook
+  pooled the whole batch into one Dice when the batch had more than one example).
+* `bce_loss`: optional binary cross-entropy on the same logits.
+* `iou_head_loss`: the notebook never trained SAM's IoU head, so the "IoU score" shown after fine-tuning meant
+  nothing. This loss pulls the predicted IoU towards the real IoU of the predicted mask, which calibrates the
+  score the app displays.
+
+Every loss takes a `valid` weight map: the low-resolution grid covers the padded model input, and the padding
+is not image, so it must not count.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def _valid_or_ones(valid: tf.Tensor | None, like: tf.Tensor) -> tf.Tensor:
+    return tf.ones_like(like) if valid is None else tf.cast(valid, like.dtype)
+
+
+def dice_loss(
+    logits: tf.Tensor,
+    targets: tf.Tensor,
+    valid: tf.Tensor | None = None,
+    *,
+    squared_pred: bool = True,
+    smooth_nr: float = 1e-5,
+    smooth_dr: float = 1e-5,
+) -> tf.Tensor:
+    """Mean over the batch of 1 - (2 |P n T| + smooth_nr) / (|P| + |T| + smooth_dr), P = sigmoid(logits).
+
+    logits, targets, valid: (B, H, W). With `squared_pred` the denominator sums squares (MONAI's option).
+    """
+    logits = tf.cast(logits, tf.float32)
+    targets = tf.cast(targets, tf.float32)
+    weights = _valid_or_ones(valid, targets)
+    predictions = tf.sigmoid(logits) * weights
+    targets = targets * weights
+    axes = [1, 2]
+    intersection = tf.reduce_sum(predictions * targets, axis=axes)
+    if squared_pred:
+        denominator = tf.reduce_sum(tf.square(predictions), axis=axes) + tf.reduce_sum(tf.square(targets), axis=axes)
+    else:
+        denominator = tf.reduce_sum(predictions, axis=axes) + tf.reduce_sum(targets, axis=axes)
+    return tf.reduce_mean(1.0 - (2.0 * intersection + smooth_nr) / (denominator + smooth_dr))
+
+
+def bce_loss(logits: tf.Tensor, targets: tf.Tensor, valid: tf.Tensor | None = None) -> tf.Tensor:
+    """Binary cross-entropy of sigmoid(logits) against targets, averaged over the valid pixels of each example."""
+    logits = tf.cast(logits, tf.float32)
+    targets = tf.cast(targets, tf.float32)
+    weights = _valid_or_ones(valid, targets)
+    per_pixel = tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=logits)
+    per_example = tf.reduce_sum(per_pixel * weights, axis=[1, 2]) / tf.maximum(tf.reduce_sum(weights, axis=[1, 2]), 1.0)
+    return tf.reduce_mean(per_example)
+
+
+def mask_iou(logits: tf.Tensor, targets: tf.Tensor, valid: tf.Tensor | None = None) -> tf.Tensor:
+    """(B,) IoU of the thresholded masks (logits > 0) against the targets, over the valid region (1 if both empty)."""
+    weights = _valid_or_ones(valid, tf.cast(targets, tf.float32))
+    predicted = tf.cast(logits > 0, tf.float32) * weights
+    target = tf.cast(targets, tf.float32) * weights
+    intersection = tf.reduce_sum(predicted * target, axis=[1, 2])
+    union = tf.reduce_sum(tf.maximum(predicted, target), axis=[1, 2])
+    return tf.where(union > 0, intersection / tf.maximum(union, 1.0), tf.ones_like(union))
+
+
+def iou_head_loss(
+    predicted_iou: tf.Tensor, logits: tf.Tensor, targets: tf.Tensor, valid: tf.Tensor | None = None
+) -> tf.Tensor:
+    """Mean squared error between the IoU head's prediction (B,) and the real IoU of the predicted mask.
+
+    The real IoU is a target, not a path for gradients: it trains the head, not the mask.
+    """
+    real_iou = tf.stop_gradient(mask_iou(logits, targets, valid))
+    return tf.reduce_mean(tf.square(tf.cast(predicted_iou, tf.float32) - real_iou))
