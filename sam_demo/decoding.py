@@ -54,15 +54,35 @@ class SamDecoder:
         )
         return tf.boolean_mask(tokens, keep, axis=2)
 
+    def batch_sparse_embeddings(
+        self, points: tf.Tensor | None, labels: tf.Tensor | None, boxes: tf.Tensor | None
+    ) -> tf.Tensor:
+        """(B, 1, tokens, C) prompt tokens for a batch whose examples share one prompt shape (for training).
+
+        points (B, N, 2) with labels (B, N), and/or boxes (B, 4), in the model-input frame; the same tokens
+        as `TFSamPromptEncoder.call` builds (padding token after the points when there is no box).
+        """
+        encoder = self.model.prompt_encoder
+        tokens = []
+        if points is not None:
+            tokens.append(encoder._embed_points(points[:, None], labels[:, None], pad=boxes is None))
+        if boxes is not None:
+            tokens.append(encoder._embed_boxes(boxes[:, None]))
+        return tf.concat(tokens, axis=2)
+
+    def no_mask_dense_embeddings(self, batch: int | tf.Tensor) -> tf.Tensor:
+        """(B, C, 64, 64): SAM's dense embedding when there is no mask prompt."""
+        encoder = self.model.prompt_encoder
+        grid = encoder.image_embedding_size
+        return tf.tile(tf.reshape(encoder.no_mask_embed[0], (1, -1, 1, 1)), (batch, 1, grid[0], grid[1]))
+
     def dense_embeddings(self, mask_input: tf.Tensor, has_mask_input: tf.Tensor) -> tf.Tensor:
         """(1, C, 64, 64): the embedded low-res mask prompt, or SAM's no-mask embedding."""
-        encoder = self.model.prompt_encoder
-
-        def no_mask() -> tf.Tensor:
-            grid = encoder.image_embedding_size
-            return tf.tile(tf.reshape(encoder.no_mask_embed[0], (1, -1, 1, 1)), (1, 1, grid[0], grid[1]))
-
-        return tf.cond(has_mask_input, lambda: encoder.mask_embed(mask_input[None, None]), no_mask)
+        return tf.cond(
+            has_mask_input,
+            lambda: self.model.prompt_encoder.mask_embed(mask_input[None, None]),
+            lambda: self.no_mask_dense_embeddings(1),
+        )
 
     def all_masks(
         self, image_embeddings: tf.Tensor, sparse: tf.Tensor, dense: tf.Tensor

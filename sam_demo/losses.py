@@ -30,7 +30,22 @@ def dice_loss(
     smooth_nr: float = 1e-5,
     smooth_dr: float = 1e-5,
 ) -> tf.Tensor:
-    """Mean over the batch of 1 - (2 |P n T| + smooth_nr) / (|P| + |T| + smooth_dr), P = sigmoid(logits).
+    """Mean over the batch of `dice_per_example`."""
+    return tf.reduce_mean(
+        dice_per_example(logits, targets, valid, squared_pred=squared_pred, smooth_nr=smooth_nr, smooth_dr=smooth_dr)
+    )
+
+
+def dice_per_example(
+    logits: tf.Tensor,
+    targets: tf.Tensor,
+    valid: tf.Tensor | None = None,
+    *,
+    squared_pred: bool = True,
+    smooth_nr: float = 1e-5,
+    smooth_dr: float = 1e-5,
+) -> tf.Tensor:
+    """(B,) 1 - (2 |P n T| + smooth_nr) / (|P| + |T| + smooth_dr), P = sigmoid(logits).
 
     logits, targets, valid: (B, H, W). With `squared_pred` the denominator sums squares (MONAI's option).
     """
@@ -45,7 +60,7 @@ def dice_loss(
         denominator = tf.reduce_sum(tf.square(predictions), axis=axes) + tf.reduce_sum(tf.square(targets), axis=axes)
     else:
         denominator = tf.reduce_sum(predictions, axis=axes) + tf.reduce_sum(targets, axis=axes)
-    return tf.reduce_mean(1.0 - (2.0 * intersection + smooth_nr) / (denominator + smooth_dr))
+    return 1.0 - (2.0 * intersection + smooth_nr) / (denominator + smooth_dr)
 
 
 def bce_loss(logits: tf.Tensor, targets: tf.Tensor, valid: tf.Tensor | None = None) -> tf.Tensor:

@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+import tensorflow as tf
 import tf_keras
 from huggingface_hub.errors import (
     GatedRepoError,
@@ -162,7 +163,13 @@ def tiny_sam(seed: int = 0) -> tuple[TFSamModel, SamProcessor]:
             hidden_size=decoder_width, mlp_dim=64, num_attention_heads=2, iou_head_hidden_dim=32
         ),
     )
-    return _random_model(config, seed)
+    model, processor = _random_model(config, seed)
+    # transformers' TF port draws the random Fourier features of the positional encoding with a standard
+    # deviation of half the vision width (16 here); Meta's SAM uses 1. With 16, nearby pixels get unrelated
+    # encodings and a tiny model cannot learn where a box is within a few training steps.
+    embedding = model.shared_image_embedding.positional_embedding
+    embedding.assign(tf.random.stateless_normal(embedding.shape, seed=(seed, 1)))
+    return model, processor
 
 
 def sam_architecture(size: str, seed: int = 0) -> tuple[TFSamModel, SamProcessor]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
+from PIL import Image
 from transformers import SamProcessor
 
 
@@ -39,6 +40,22 @@ def preprocess_image(processor: SamProcessor, image: np.ndarray) -> tuple[np.nda
     inputs = processor.image_processor(images=image, return_tensors="np")
     resized = tuple(int(v) for v in inputs["reshaped_input_sizes"][0])
     return inputs["pixel_values"].astype(np.float32), resized
+
+
+def low_res_target(mask: np.ndarray, low_res_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """A ground-truth mask in the decoder's low-resolution frame: (target, valid), both (256, 256) float32.
+
+    The mask goes through the same resize (longest side to 256, as `SamImageProcessor` resizes segmentation
+    maps) and bottom/right padding as the image; `valid` is 1 where the image is and 0 on the padding, which
+    must not count in a loss.
+    """
+    height, width = resized_size(mask.shape, low_res_size)
+    small = np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize((width, height), Image.BILINEAR)) >= 128
+    target = np.zeros((low_res_size, low_res_size), np.float32)
+    valid = np.zeros_like(target)
+    target[:height, :width] = small
+    valid[:height, :width] = 1.0
+    return target, valid
 
 
 def upscale_logits(
