@@ -23,7 +23,6 @@ from transformers import TFSamModel
 from .data import LoadedExample
 from .decoding import SamDecoder
 from .losses import bce_loss, dice_per_example, iou_head_loss
-from .masks import dice, iou, mask_box
 from .predictor import EncodedImage, SamPredictor
 from .prompt_sampling import perturbed_box, random_points
 from .transforms import low_res_target, preprocess_image, to_model_frame
@@ -199,13 +198,3 @@ def train_epoch(
         prompts = sample_prompts(batch, rng, point_share, max_box_shift)
         losses.append(trainer.train_step(batch, prompts)["loss"])
     return float(np.mean(losses))
-
-
-def box_scores(predictor: SamPredictor, examples: list[TrainingExample]) -> dict[str, float]:
-    """Mean Dice and IoU at the original resolution, each example prompted with its tight ground-truth box."""
-    dices, ious = [], []
-    for example in examples:
-        predicted = predictor.decode(example.encoded, box=mask_box(example.mask), multimask_output=False).masks[0]
-        dices.append(dice(predicted, example.mask))
-        ious.append(iou(predicted, example.mask))
-    return {"dice": float(np.mean(dices)), "iou": float(np.mean(ious))}

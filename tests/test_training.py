@@ -5,11 +5,11 @@ import pytest
 import tensorflow as tf
 
 from sam_demo.data import find_examples, load_examples, write_phantom_dataset
+from sam_demo.evaluation import mean_scores
 from sam_demo.model import tiny_sam
 from sam_demo.predictor import SamPredictor
 from sam_demo.training import (
     DecoderTrainer,
-    box_scores,
     embed_examples,
     embeddings_without_cache,
     sample_prompts,
@@ -57,9 +57,9 @@ def test_training_lowers_the_loss_and_raises_validation_dice(phantom_examples):
     # A tiny model with a random encoder needs a high learning rate and many small epochs (0.3 s each).
     trainer = DecoderTrainer(model, learning_rate=1e-2)
     rng = np.random.default_rng(0)
-    before = box_scores(predictor, validation)
+    before = mean_scores(predictor, validation)
     losses = [train_epoch(trainer, train, rng, batch_size=4, point_share=0.2) for _ in range(60)]
-    after = box_scores(predictor, validation)
+    after = mean_scores(predictor, validation)
     assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.2, losses
     assert after["dice"] > before["dice"] + 0.15, (before, after)
     for old, new in zip(encoder_before, model.vision_encoder.weights[:3]):
