@@ -1,0 +1,148 @@
+"""train.py end to end on a phantom dataset with the tiny model saved on disk."""
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from sam_demo.data import find_examples, load_examples, write_phantom_dataset
+from sam_demo.model import load_sam
+from sam_demo.predictor import SamPredictor
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+import train  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def finished_run(tiny_checkpoint, tmp_path_factory):
+    dataset = write_phantom_dataset(tmp_path_factory.mktemp("data"), 12, layout="busi", seed=7)
+    output = tmp_path_factory.mktemp("runs") / "run1"
+    args = ["--model", str(tiny_checkpoint), "--dataset", str(dataset), "--output-dir", str(output),
+            "--epochs", "3", "--batch-size", "4", "--learning-rate", "1e-2", "--seed", "1"]
+    metrics = train.main(args)
+    return dataset, output, metrics, args
+
+
+def test_outputs_of_a_run(finished_run):
+    dataset, output, metrics, _ = finished_run
+    for name in ("config.json", "model.safetensors", "preprocessor_config.json", "metrics.json", "training_log.csv",
+                 "split.json", "results.md", "training_curves.png", "examples.png", "README.md"):
+        assert (output / name).is_file(), name
+    card = (output / "README.md").read_text()
+    assert "not for clinical use" in card.lower() and "model-index" in card
+    assert "box" in (output / "results.md").read_text()
+    saved = json.loads((output / "metrics.json").read_text())
+    assert saved["best_epoch"] in (1, 2, 3)
+    assert set(saved["test"]["prompts"]) == {"box", "point", "three_points"}
+    assert set(saved["zero_shot_test"]["prompts"]) == {"box", "point", "three_points"}
+    usable = load_examples(find_examples(dataset)).examples  # "normal" phantoms (empty masks) are left out
+    assert sum(saved["split_sizes"].values()) == len(usable)
+    with (output / "training_log.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert max(float(r["val_dice"]) for r in rows) == pytest.approx(saved["best_validation_dice"])
+    assert metrics["best_epoch"] == saved["best_epoch"]
+
+
+def test_the_saved_model_loads_and_predicts(finished_run):
+    _, output, _, _ = finished_run
+    model, processor = load_sam(output)
+    predictor = SamPredictor(model, processor)
+    predictor.set_image(str(ROOT / "examples" / "phantom_0.png"))
+    assert predictor.predict(box=(195, 150, 292, 222)).masks.shape[1:] == (448, 576)
+
+
+def test_an_existing_model_is_not_overwritten(finished_run):
+    _, output, _, args = finished_run
+    before = (output / "model.safetensors").read_bytes()
+    with pytest.raises(SystemExit, match="already holds a model"):
+        train.main(args)
+    assert (output / "model.safetensors").read_bytes() == before
+
+
+def test_bad_dataset_is_one_clear_line(tmp_path, tiny_checkpoint):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "notes.txt").write_text("no images here")
+    with pytest.raises(SystemExit, match="train.py: .*data"):
+        train.main(["--model", str(tiny_checkpoint), "--dataset", str(tmp_path / "data"), "--output-dir", str(tmp_path / "out")])
+
+
+def test_evaluate_only_writes_json_and_markdown(finished_run, tmp_path):
+    dataset, output, _, _ = finished_run
+    results = train.main(["--evaluate-only", "--model", str(output), "--base-model", str(output), "--dataset",
+                          str(dataset), "--output-dir", str(output), "--seed", "1"])
+    assert set(results["test"]["prompts"]) == {"box", "point", "three_points"}
+    assert results["zero_shot_test"] is None  # the base model is the model itself here
+    saved = json.loads((output / "evaluation.json").read_text())
+    assert saved["test_size"] == json.loads((output / "metrics.json").read_text())["split_sizes"]["test"]
+    assert "Dice" in (output / "evaluation.md").read_text()
+
+
+class FakeHub:
+    """Stands in for huggingface_hub.HfApi: records calls, can fail an upload."""
+
+    calls: list = []
+    fail_upload = False
+
+    def whoami(self, token=None):
+        FakeHub.calls.append("whoami")
+        return {"name": "alice", "orgs": [], "auth": {"accessToken": {"role": "write"}}}
+
+    def create_repo(self, repo_id, **kwargs):
+        FakeHub.calls.append(("create_repo", repo_id))
+
+    def upload_folder(self, **kwargs):
+        FakeHub.calls.append(("upload_folder", kwargs["folder_path"], kwargs["repo_id"]))
+        if FakeHub.fail_upload:
+            raise ConnectionError("connection reset")
+
+
+@pytest.fixture
+def fake_hub(monkeypatch):
+    import sam_demo.hub
+
+    FakeHub.calls, FakeHub.fail_upload = [], False
+    monkeypatch.setattr(sam_demo.hub, "HfApi", FakeHub)
+    monkeypatch.setenv("HF_TOKEN", "hf_SECRETtoken123")
+    return FakeHub
+
+
+def test_push_to_hub_checks_access_first_and_uploads_the_run(finished_run, fake_hub, tmp_path, capsys):
+    dataset, _, _, _ = finished_run
+    output = tmp_path / "pushed"
+    train.main(["--model", str(finished_run[1]), "--dataset", str(dataset), "--output-dir", str(output),
+                "--epochs", "1", "--batch-size", "4", "--push-to-hub", "--hub-model-id", "alice/sam-busi"])
+    assert fake_hub.calls[0] == "whoami" and fake_hub.calls[1] == ("create_repo", "alice/sam-busi")
+    assert fake_hub.calls[-1] == ("upload_folder", str(output), "alice/sam-busi")
+    assert "alice/sam-busi" in (output / "README.md").read_text()
+    assert "hf_SECRETtoken123" not in capsys.readouterr().out
+
+
+def test_a_failed_push_keeps_everything_and_says_how_to_retry(finished_run, fake_hub, tmp_path):
+    _, output, _, _ = finished_run
+    before = {p.name: p.read_bytes() for p in output.iterdir() if p.is_file()}
+    fake_hub.fail_upload = True
+    with pytest.raises(SystemExit) as stopped:
+        train.main(["--push-only", str(output), "--hub-model-id", "alice/sam-busi"])
+    assert f"python train.py --push-only {output} --hub-model-id alice/sam-busi" in str(stopped.value)
+    assert "hf_SECRETtoken123" not in str(stopped.value)
+    assert {p.name: p.read_bytes() for p in output.iterdir() if p.is_file()} == before
+
+
+def test_a_rejected_token_stops_before_training(monkeypatch, tmp_path, tiny_checkpoint):
+    import sam_demo.hub
+    from huggingface_hub.errors import HfHubHTTPError
+
+    class Rejecting(FakeHub):
+        def whoami(self, token=None):
+            raise HfHubHTTPError("401 Client Error: Unauthorized")
+
+    monkeypatch.setattr(sam_demo.hub, "HfApi", Rejecting)
+    monkeypatch.setenv("HF_TOKEN", "hf_SECRETtoken123")
+    with pytest.raises(SystemExit, match="token"):
+        train.main(["--model", str(tiny_checkpoint), "--dataset", str(tmp_path), "--output-dir", str(tmp_path / "out"),
+                    "--push-to-hub", "--hub-model-id", "alice/sam-busi"])
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,103 @@
+"""Fine-tune SAM's mask decoder on breast-ultrasound image/mask pairs (research use only, not for clinical use).
+
+    python train.py --dataset PATH_OR_ARCHIVE --output-dir outputs/run1 [--model facebook/sam-vit-large] ...
+
+The vision and prompt encoders stay frozen; each image is embedded once and every epoch trains on the cached
+embeddings. The best model by validation Dice is saved with save_pretrained in --output-dir, so that
+`python app.py --model OUTPUT_DIR` serves it. Test-split Dice/IoU per prompt type and class, and the starting
+model's zero-shot numbers on the same split, go to OUTPUT_DIR/metrics.json and results.md, beside the training
+log and curves, example predictions and a model card. --push-to-hub publishes the folder (token from HF_TOKEN
+or your saved login, checked before training starts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from sam_demo.data import DatasetError
+from sam_demo.fine_tuning import RunConfig, check_output_dir, evaluate_only, run
+from sam_demo.hub import PublishError, check_hub_access, push_folder
+from sam_demo.model import DEFAULT_MODEL_ID, ModelLoadError
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=DEFAULT_MODEL_ID, help="SAM checkpoint to start from: Hub id or folder")
+    parser.add_argument(
+        "--dataset",
+        default=None,
+        help="a folder or .tar.gz/.tgz/.zip archive with images/ + labels/ or BUSI's layout "
+        "(default: breast-cancer-dataset.tar.gz from the Hub dataset sayakpaul/sample-datasets)",
+    )
+    parser.add_argument("--output-dir", type=Path, default=Path("outputs/sam-breast-ultrasound"))
+    parser.add_argument("--overwrite-output-dir", action="store_true", help="train into a folder that holds a model")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=2)
+    parser.add_argument("--learning-rate", type=float, default=1e-5)
+    parser.add_argument("--weight-decay", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=0, help="split, prompt sampling and batch order")
+    parser.add_argument("--point-share", type=float, default=0.5, help="share of batches prompted with 1-3 points")
+    parser.add_argument("--box-shift", type=int, default=20, help="max random slack per box side, pixels")
+    parser.add_argument("--bce-weight", type=float, default=0.0, help="weight of binary cross-entropy beside Dice")
+    parser.add_argument("--iou-weight", type=float, default=1.0, help="weight of the IoU-head calibration loss")
+    parser.add_argument("--early-stopping", type=int, default=None, metavar="N", help="stop after N epochs without a better validation Dice")
+    parser.add_argument("--evaluate-only", action="store_true", help="evaluate --model on the test split, no training")
+    parser.add_argument("--base-model", default=DEFAULT_MODEL_ID, help="zero-shot comparison for --evaluate-only")
+    parser.add_argument("--push-to-hub", action="store_true", help="publish --output-dir to --hub-model-id at the end")
+    parser.add_argument("--hub-model-id", default=None, help="user/name (or org/name) of the model repo to push to")
+    parser.add_argument("--private", action="store_true", help="create the Hub repo as private")
+    parser.add_argument("--push-only", type=Path, default=None, metavar="DIR", help="push a finished run's folder, no training")
+    args = parser.parse_args(argv)
+    if (args.push_to_hub or args.push_only) and not args.hub_model_id:
+        parser.error("--push-to-hub and --push-only need --hub-model-id user/name")
+    for name in ("epochs", "batch_size"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if not 0.0 <= args.point_share <= 1.0:
+        parser.error("--point-share must be between 0 and 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict | None:
+    args = parse_args(argv)
+    try:
+        if args.push_only:
+            print(f"pushed to {push_folder(args.push_only, args.hub_model_id, private=args.private)}")
+            return None
+        # A wrong token or repo name should cost seconds, not a training run.
+        repo_id = check_hub_access(args.hub_model_id, private=args.private) if args.push_to_hub else None
+        config = _config(args, repo_id)
+        if args.evaluate_only:
+            return evaluate_only(config, args.base_model)
+        check_output_dir(config.output_dir, args.overwrite_output_dir)
+        metrics = run(config)
+        if repo_id:
+            print(f"pushed to {push_folder(config.output_dir, repo_id, private=args.private)}")
+        return metrics
+    except (DatasetError, ModelLoadError, FileExistsError, PublishError) as error:
+        sys.exit(f"train.py: {error}")
+
+
+def _config(args: argparse.Namespace, repo_id: str | None) -> RunConfig:
+    return RunConfig(
+        model=args.model,
+        dataset=args.dataset,
+        output_dir=args.output_dir,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        weight_decay=args.weight_decay,
+        seed=args.seed,
+        point_share=args.point_share,
+        box_shift=args.box_shift,
+        bce_weight=args.bce_weight,
+        iou_weight=args.iou_weight,
+        early_stopping=args.early_stopping,
+        hub_model_id=repo_id,
+    )
+
+
+if __name__ == "__main__":
+    main()
