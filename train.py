@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 from sam_demo.data import DatasetError
@@ -81,22 +82,9 @@ def main(argv: list[str] | None = None) -> dict | None:
 
 
 def _config(args: argparse.Namespace, repo_id: str | None) -> RunConfig:
-    return RunConfig(
-        model=args.model,
-        dataset=args.dataset,
-        output_dir=args.output_dir,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        weight_decay=args.weight_decay,
-        seed=args.seed,
-        point_share=args.point_share,
-        box_shift=args.box_shift,
-        bce_weight=args.bce_weight,
-        iou_weight=args.iou_weight,
-        early_stopping=args.early_stopping,
-        hub_model_id=repo_id,
-    )
+    # The flags are named after RunConfig's fields; the Hub id is the one check_hub_access resolved.
+    values = {field.name: getattr(args, field.name) for field in fields(RunConfig) if hasattr(args, field.name)}
+    return RunConfig(**{**values, "hub_model_id": repo_id})
 
 
 if __name__ == "__main__":

@@ -20,12 +20,12 @@ from matplotlib.figure import Figure
 
 from .data import DatasetError, find_examples, load_examples, read_split, resolve_dataset, split_examples, write_split
 from .evaluation import evaluate, mean_scores, predict_with
-from .masks import dice
+from .masks import dice, mask_box
 from .model import load_sam
 from .model_card import ModelCardInputs, metrics_table, plot_training_curves, render_model_card
 from .predictor import SamPredictor
 from .training import DecoderTrainer, TrainingExample, embed_examples, sample_prompts
-from .viz import display_mask
+from .viz import display_box, display_mask
 
 LOG_FIELDS = ("epoch", "train_loss", "val_dice", "val_iou", "seconds")
 
@@ -186,6 +186,8 @@ def save_examples_figure(predictor: SamPredictor, examples: list[TrainingExample
             axes = figure.add_subplot(len(shown), 2, 2 * row + column + 1)
             axes.imshow(example.encoded.image)
             display_mask(overlay_mask, axes)
+            if column == 1:
+                display_box(mask_box(example.mask), axes)
             axes.set_title(title, fontsize=8)
             axes.axis("off")
     figure.suptitle("Held-out test images (research demo, not for clinical use)", fontsize=9)

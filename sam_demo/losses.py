@@ -21,19 +21,9 @@ def _valid_or_ones(valid: tf.Tensor | None, like: tf.Tensor) -> tf.Tensor:
     return tf.ones_like(like) if valid is None else tf.cast(valid, like.dtype)
 
 
-def dice_loss(
-    logits: tf.Tensor,
-    targets: tf.Tensor,
-    valid: tf.Tensor | None = None,
-    *,
-    squared_pred: bool = True,
-    smooth_nr: float = 1e-5,
-    smooth_dr: float = 1e-5,
-) -> tf.Tensor:
-    """Mean over the batch of `dice_per_example`."""
-    return tf.reduce_mean(
-        dice_per_example(logits, targets, valid, squared_pred=squared_pred, smooth_nr=smooth_nr, smooth_dr=smooth_dr)
-    )
+def dice_loss(logits: tf.Tensor, targets: tf.Tensor, valid: tf.Tensor | None = None, **options) -> tf.Tensor:
+    """Mean over the batch of `dice_per_example` (same options)."""
+    return tf.reduce_mean(dice_per_example(logits, targets, valid, **options))
 
 
 def dice_per_example(
