@@ -44,6 +44,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--bce-weight", type=float, default=0.0, help="weight of binary cross-entropy beside Dice")
     parser.add_argument("--iou-weight", type=float, default=1.0, help="weight of the IoU-head calibration loss")
     parser.add_argument("--early-stopping", type=int, default=None, metavar="N", help="stop after N epochs without a better validation Dice")
+    parser.add_argument(
+        "--no-embedding-cache",
+        dest="embedding_cache",
+        action="store_false",
+        help="re-run the frozen vision encoder in every training step, as the original notebook did (slow)",
+    )
     parser.add_argument("--evaluate-only", action="store_true", help="evaluate --model on the test split, no training")
     parser.add_argument("--base-model", default=DEFAULT_MODEL_ID, help="zero-shot comparison for --evaluate-only")
     parser.add_argument("--push-to-hub", action="store_true", help="publish --output-dir to --hub-model-id at the end")

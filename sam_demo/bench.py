@@ -1,9 +1,10 @@
 """Benchmarks that print numbers (never timed tests).
 
     python -m sam_demo.bench predictor --arch large [--json]
+    python -m sam_demo.bench train --arch base --images 8 [--json]
 
-builds a randomly initialised SAM with the real architecture (nothing is downloaded; speed does not depend on
-the weights) and measures what a user of the app waits for.
+build a randomly initialised SAM with the real architecture (nothing is downloaded; speed does not depend on
+the weights) and measure what a user of the app, or of train.py, waits for.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import platform
 import resource
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -73,6 +75,45 @@ def bench_predictor(arch: str, clicks: int, encoder_runs: int, image_size: tuple
     }
 
 
+def bench_train(arch: str, images: int, batch_size: int, image_size: tuple[int, int]) -> dict:
+    """Seconds per training epoch with cached embeddings (after the first epoch) and without them."""
+    import tempfile
+
+    from .data import find_examples, load_examples, write_phantom_dataset
+    from .training import DecoderTrainer, embed_examples, embeddings_without_cache, train_epoch
+
+    model, processor = sam_architecture(arch)
+    predictor = SamPredictor(model, processor, cache_size=1)
+    with tempfile.TemporaryDirectory() as folder:
+        root = write_phantom_dataset(Path(folder), images, layout="images-labels", size=image_size)
+        loaded = list(load_examples(find_examples(root)).examples)
+    start = time.perf_counter()
+    examples = embed_examples(predictor, loaded)
+    embedding_s = time.perf_counter() - start
+    trainer = DecoderTrainer(model)
+    rng = np.random.default_rng(0)
+
+    def epoch(**options) -> float:
+        start = time.perf_counter()
+        train_epoch(trainer, examples, rng, batch_size, point_share=0.0, **options)
+        return time.perf_counter() - start
+
+    epoch()  # traces the training step: excluded
+    cached = epoch()
+    uncached = epoch(embed=lambda batch: embeddings_without_cache(predictor, batch))
+    return {
+        "arch": arch,
+        "images": images,
+        "batch_size": batch_size,
+        "embedding_s": round(embedding_s, 2),
+        "epoch_s_cached": round(cached, 2),
+        "epoch_s_uncached": round(uncached, 2),
+        "speedup": round(uncached / cached, 1),
+        "peak_rss_mb": round(peak_rss_mb()),
+        "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} CPU cores available",
+    }
+
+
 def print_table(result: dict) -> None:
     width = max(len(key) for key in result)
     for key, value in result.items():
@@ -88,10 +129,19 @@ def main(argv: list[str] | None = None) -> None:
     predictor.add_argument("--encoder-runs", type=int, default=2, help="timed encoder runs (after one untimed)")
     predictor.add_argument("--image-size", type=int, nargs=2, default=(480, 600), metavar=("H", "W"))
     predictor.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    train = commands.add_parser("train", help="seconds per training epoch with and without the embedding cache")
+    train.add_argument("--arch", choices=["tiny", "base", "large", "huge"], default="base")
+    train.add_argument("--images", type=int, default=8)
+    train.add_argument("--batch-size", type=int, default=2)
+    train.add_argument("--image-size", type=int, nargs=2, default=(480, 600), metavar=("H", "W"))
+    train.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args(argv)
-    if args.clicks < 20:
+    if args.command == "train":
+        result = bench_train(args.arch, args.images, args.batch_size, tuple(args.image_size))
+    elif args.clicks < 20:
         parser.error("--clicks must be at least 20 for a meaningful median")
-    result = bench_predictor(args.arch, args.clicks, args.encoder_runs, tuple(args.image_size))
+    else:
+        result = bench_predictor(args.arch, args.clicks, args.encoder_runs, tuple(args.image_size))
     if args.json:
         print(json.dumps(result))
     else:

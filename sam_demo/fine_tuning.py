@@ -24,7 +24,7 @@ from .masks import dice, mask_box
 from .model import load_sam
 from .model_card import ModelCardInputs, metrics_table, plot_training_curves, render_model_card
 from .predictor import SamPredictor
-from .training import DecoderTrainer, TrainingExample, embed_examples, sample_prompts
+from .training import DecoderTrainer, TrainingExample, embed_examples, embeddings_without_cache, train_epoch
 from .viz import display_box, display_mask
 
 LOG_FIELDS = ("epoch", "train_loss", "val_dice", "val_iou", "seconds")
@@ -47,6 +47,9 @@ class RunConfig:
     early_stopping: int | None = None
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     hub_model_id: str | None = None  # named in the model card when the run will be pushed
+    # False: run the frozen encoder again in every training step, as the notebook did (same loss, far slower;
+    # validation and test still use each image's one embedding).
+    embedding_cache: bool = True
 
 
 def prepare_data(config: RunConfig, say=print) -> tuple[dict[str, list], str]:
@@ -105,7 +108,7 @@ def run(config: RunConfig, say=print) -> dict:
     started = time.time()
     for epoch in range(1, config.epochs + 1):
         epoch_start = time.time()
-        loss = _train_one_epoch(trainer, examples["train"], rng, config, epoch)
+        loss = _train_one_epoch(trainer, examples["train"], rng, config, epoch, predictor)
         validation = mean_scores(predictor, examples["validation"])
         row = {
             "epoch": epoch,
@@ -195,18 +198,24 @@ def save_examples_figure(predictor: SamPredictor, examples: list[TrainingExample
 
 
 def _train_one_epoch(
-    trainer: DecoderTrainer, examples: list[TrainingExample], rng: np.random.Generator, config: RunConfig, epoch: int
+    trainer: DecoderTrainer,
+    examples: list[TrainingExample],
+    rng: np.random.Generator,
+    config: RunConfig,
+    epoch: int,
+    predictor: SamPredictor,
 ) -> float:
-    order = rng.permutation(len(examples))
-    batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
-    losses = []
-    with tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False) as progress:
-        for indices in progress:
-            batch = [examples[i] for i in indices]
-            prompts = sample_prompts(batch, rng, config.point_share, config.box_shift)
-            losses.append(trainer.train_step(batch, prompts)["loss"])
-            progress.set_postfix(loss=f"{np.mean(losses):.4f}")
-    return float(np.mean(losses))
+    steps = -(-len(examples) // config.batch_size)
+    embed = None if config.embedding_cache else (lambda batch: embeddings_without_cache(predictor, batch))
+    with tqdm(total=steps, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False) as progress:
+
+        def advance(running_loss: float) -> None:
+            progress.set_postfix(loss=f"{running_loss:.4f}")
+            progress.update()
+
+        return train_epoch(
+            trainer, examples, rng, config.batch_size, config.point_share, config.box_shift, embed, advance
+        )
 
 
 def _append_log(path: Path, row: dict) -> None:

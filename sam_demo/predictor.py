@@ -95,10 +95,14 @@ class SamPredictor:
 
     def _embed(self, key: str, pixels: np.ndarray) -> EncodedImage:
         pixel_values, resized = preprocess_image(self.processor, pixels)
-        self.encoder_runs += 1
-        embedding = self._encode_pixels(tf.constant(pixel_values))
+        embedding = self.embed_pixels(pixel_values)
         pixels.setflags(write=False)  # shared through the cache: nobody may change it
         return EncodedImage(key, pixels, embedding, resized)
+
+    def embed_pixels(self, pixel_values: np.ndarray) -> tf.Tensor:
+        """Run the compiled vision encoder on (1, 3, 1024, 1024) pixel values, bypassing the cache."""
+        self.encoder_runs += 1
+        return self._encode_pixels(tf.constant(pixel_values))
 
     def set_image(self, image: ImageSource) -> EncodedImage:
         """Make `image` the current image (PIL image, numpy array, path or bytes); embeds it unless cached."""

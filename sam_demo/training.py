@@ -13,6 +13,7 @@ penalised; otherwise the single-mask output is trained.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -157,8 +158,12 @@ class DecoderTrainer:
         self.optimizer.apply_gradients(zip(gradients, self.variables))
         return terms
 
-    def train_step(self, batch: list[TrainingExample], prompts: PromptBatch) -> dict[str, float]:
-        embeddings, targets, valid = stack_batch(batch)
+    def train_step(
+        self, batch: list[TrainingExample], prompts: PromptBatch, embeddings: tf.Tensor | None = None
+    ) -> dict[str, float]:
+        """One optimiser step; `embeddings` default to the cached ones (pass fresh ones for the uncached route)."""
+        cached, targets, valid = stack_batch(batch)
+        embeddings = cached if embeddings is None else embeddings
         terms = self._train_step(embeddings, *_prompt_tensors(prompts), targets, valid, prompts.ambiguous)
         return {name: float(value) for name, value in terms.items()}
 
@@ -174,8 +179,9 @@ def stack_batch(batch: list[TrainingExample]) -> tuple[tf.Tensor, tf.Tensor, tf.
 
 def embeddings_without_cache(predictor: SamPredictor, batch: list[TrainingExample]) -> tf.Tensor:
     """The notebook's route: run the frozen vision encoder on the batch's pixels again."""
-    pixels = np.concatenate([preprocess_image(predictor.processor, e.encoded.image)[0] for e in batch])
-    return predictor.model.get_image_embeddings(tf.constant(pixels))
+    return tf.concat(
+        [predictor.embed_pixels(preprocess_image(predictor.processor, e.encoded.image)[0]) for e in batch], axis=0
+    )
 
 
 def _prompt_tensors(prompts: PromptBatch) -> tuple[tf.Tensor | None, ...]:
@@ -189,12 +195,21 @@ def train_epoch(
     batch_size: int,
     point_share: float = 0.5,
     max_box_shift: int = 20,
+    embed: Callable[[list[TrainingExample]], tf.Tensor] | None = None,
+    on_step: Callable[[float], None] | None = None,
 ) -> float:
-    """One pass over `examples` in a random order; returns the mean training loss."""
+    """One pass over `examples` in a random order; returns the mean training loss.
+
+    `embed` recomputes a batch's embeddings (the uncached route, e.g. `embeddings_without_cache`); by default
+    the cached ones are used. `on_step` receives the running mean loss after each step (for a progress bar).
+    """
     order = rng.permutation(len(examples))
     losses = []
     for start in range(0, len(order), batch_size):
         batch = [examples[i] for i in order[start : start + batch_size]]
         prompts = sample_prompts(batch, rng, point_share, max_box_shift)
-        losses.append(trainer.train_step(batch, prompts)["loss"])
+        embeddings = None if embed is None else embed(batch)
+        losses.append(trainer.train_step(batch, prompts, embeddings)["loss"])
+        if on_step is not None:
+            on_step(float(np.mean(losses)))
     return float(np.mean(losses))

@@ -146,3 +146,11 @@ def test_a_rejected_token_stops_before_training(monkeypatch, tmp_path, tiny_chec
         train.main(["--model", str(tiny_checkpoint), "--dataset", str(tmp_path), "--output-dir", str(tmp_path / "out"),
                     "--push-to-hub", "--hub-model-id", "alice/sam-busi"])
     assert not (tmp_path / "out").exists()
+
+
+def test_uncached_route_from_the_command_line(finished_run, tmp_path):
+    dataset, output, _, _ = finished_run
+    metrics = train.main(["--model", str(output), "--dataset", str(dataset), "--output-dir", str(tmp_path / "uncached"),
+                          "--epochs", "1", "--batch-size", "4", "--no-embedding-cache"])
+    assert metrics["config"]["embedding_cache"] is False
+    assert (tmp_path / "uncached" / "model.safetensors").is_file()
