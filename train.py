@@ -43,7 +43,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--box-shift", type=int, default=20, help="max random slack per box side, pixels")
     parser.add_argument("--bce-weight", type=float, default=0.0, help="weight of binary cross-entropy beside Dice")
     parser.add_argument("--iou-weight", type=float, default=1.0, help="weight of the IoU-head calibration loss")
-    parser.add_argument("--early-stopping", type=int, default=None, metavar="N", help="stop after N epochs without a better validation Dice")
+    parser.add_argument(
+        "--early-stopping",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stop after N epochs without a better validation Dice",
+    )
     parser.add_argument(
         "--no-embedding-cache",
         dest="embedding_cache",
@@ -55,7 +61,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--push-to-hub", action="store_true", help="publish --output-dir to --hub-model-id at the end")
     parser.add_argument("--hub-model-id", default=None, help="user/name (or org/name) of the model repo to push to")
     parser.add_argument("--private", action="store_true", help="create the Hub repo as private")
-    parser.add_argument("--push-only", type=Path, default=None, metavar="DIR", help="push a finished run's folder, no training")
+    parser.add_argument(
+        "--push-only", type=Path, default=None, metavar="DIR", help="push a finished run's folder, no training"
+    )
     args = parser.parse_args(argv)
     if (args.push_to_hub or args.push_only) and not args.hub_model_id:
         parser.error("--push-to-hub and --push-only need --hub-model-id user/name")

@@ -38,7 +38,9 @@ def bench_predictor(arch: str, clicks: int, encoder_runs: int, image_size: tuple
 
     predictor.warm_up()
     predictor.set_image(images[0])  # first encoder call traces the graph: excluded
-    click_points = [[(width * (0.3 + 0.4 * ((i * 7) % 10) / 10), height * (0.3 + 0.04 * (i % 10)))] for i in range(clicks + 1)]
+    click_points = [
+        [(width * (0.3 + 0.4 * ((i * 7) % 10) / 10), height * (0.3 + 0.04 * (i % 10)))] for i in range(clicks + 1)
+    ]
 
     def click(i: int) -> None:
         predictor.predict(points=click_points[i], labels=[1], multimask_output=True)

@@ -142,8 +142,8 @@ def resolve_dataset(
         except OSError as error:  # every hub and network failure (offline, unreachable, refused) is an OSError
             raise DatasetError(
                 f"Cannot download the default dataset ({DEFAULT_FILENAME} from the Hugging Face Hub dataset repo "
-                f"{DEFAULT_REPO_ID}): {str(error).rstrip('.')}. Without the Hub, pass --dataset with a local folder or a "
-                f"{'/'.join(ARCHIVE_SUFFIXES)} archive."
+                f"{DEFAULT_REPO_ID}): {str(error).rstrip('.')}. Without the Hub, pass --dataset with a local "
+                f"folder or a {'/'.join(ARCHIVE_SUFFIXES)} archive."
             ) from error
         return _extracted(Path(archive), cache_dir, max_extracted_bytes)
     path = Path(spec).expanduser()
@@ -314,9 +314,7 @@ def _layout_of(folder: Path) -> Layout | None:
 
 def _subfolders(folder: Path) -> list[Path]:
     # Hidden folders and macOS's __MACOSX resource-fork copies are never data.
-    return sorted(
-        path for path in folder.iterdir() if path.is_dir() and not path.name.startswith((".", "__MACOSX"))
-    )
+    return sorted(path for path in folder.iterdir() if path.is_dir() and not path.name.startswith((".", "__MACOSX")))
 
 
 def _image_files(folder: Path) -> tuple[list[Path], list[Path]]:
@@ -525,9 +523,7 @@ def _split_counts(count: int, fractions: tuple[float, float, float]) -> list[int
     return counts
 
 
-def write_split(
-    split: Mapping[str, Sequence[str]], path: Path, *, seed: int, fractions: Sequence[float]
-) -> None:
+def write_split(split: Mapping[str, Sequence[str]], path: Path, *, seed: int, fractions: Sequence[float]) -> None:
     """Save `split` as JSON, with the seed, fractions and counts that produced it."""
     data = {
         "seed": seed,

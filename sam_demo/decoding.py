@@ -36,9 +36,7 @@ class SamDecoder:
         self.model = model
         self.image_positional_embeddings = model.get_image_wide_positional_embeddings()
 
-    def sparse_embeddings(
-        self, points: tf.Tensor, labels: tf.Tensor, box: tf.Tensor, has_box: tf.Tensor
-    ) -> tf.Tensor:
+    def sparse_embeddings(self, points: tf.Tensor, labels: tf.Tensor, box: tf.Tensor, has_box: tf.Tensor) -> tf.Tensor:
         """(1, 1, tokens, C) prompt tokens for one image, exactly as SAM builds them.
 
         Points in the model-input frame (label 1 foreground, 0 background), then either SAM's padding token
@@ -49,9 +47,7 @@ class SamDecoder:
         pad_token = tf.reshape(encoder.not_a_point_embed, (1, 1, 1, -1))
         box_tokens = encoder._embed_boxes(box[None, None])
         tokens = tf.concat([point_tokens, pad_token, box_tokens], axis=2)
-        keep = tf.concat(
-            [tf.ones_like(labels, tf.bool), [tf.logical_not(has_box)], tf.fill([2], has_box)], axis=0
-        )
+        keep = tf.concat([tf.ones_like(labels, tf.bool), [tf.logical_not(has_box)], tf.fill([2], has_box)], axis=0)
         return tf.boolean_mask(tokens, keep, axis=2)
 
     def batch_sparse_embeddings(
@@ -186,8 +182,17 @@ class PromptDecoder:
         return DecodedMasks(masks.numpy(), iou_scores.numpy(), low_res.numpy())
 
     def _decode_graph(
-        self, image_embedding, points, labels, box, has_box, mask_input, has_mask_input, multimask_output,
-        original_size, resized_size,
+        self,
+        image_embedding,
+        points,
+        labels,
+        box,
+        has_box,
+        mask_input,
+        has_mask_input,
+        multimask_output,
+        original_size,
+        resized_size,
     ):
         self.trace_count += 1
         sparse = self._sam.sparse_embeddings(points, labels, box, has_box)

@@ -14,9 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
-
 from matplotlib.figure import Figure
+from tqdm.auto import tqdm
 
 from .data import DatasetError, find_examples, load_examples, read_split, resolve_dataset, split_examples, write_split
 from .evaluation import evaluate, mean_scores, predict_with
@@ -62,7 +61,9 @@ def prepare_data(config: RunConfig, say=print) -> tuple[dict[str, list], str]:
     summary = report.summary()
     say(f"dataset: {summary}")
     if len(report.examples) < 3:
-        raise DatasetError(f"{root}: only {len(report.examples)} usable pair(s); at least 3 are needed to train and test.")
+        raise DatasetError(
+            f"{root}: only {len(report.examples)} usable pair(s); at least 3 are needed to train and test."
+        )
     by_name = {item.example.name: item for item in report.examples}
     split_path = config.output_dir / "split.json"
     if split_path.exists():
@@ -183,8 +184,10 @@ def save_examples_figure(predictor: SamPredictor, examples: list[TrainingExample
     for row, example in enumerate(shown):
         mask, predicted_iou = predict_with(predictor, example, "box")
         for column, (title, overlay_mask) in enumerate(
-            [(f"{example.name}: ground truth", example.mask),
-             (f"box prompt: Dice {dice(mask, example.mask):.2f}, predicted IoU {predicted_iou:.2f}", mask)]
+            [
+                (f"{example.name}: ground truth", example.mask),
+                (f"box prompt: Dice {dice(mask, example.mask):.2f}, predicted IoU {predicted_iou:.2f}", mask),
+            ]
         ):
             axes = figure.add_subplot(len(shown), 2, 2 * row + column + 1)
             axes.imshow(example.encoded.image)

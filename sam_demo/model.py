@@ -116,10 +116,14 @@ def _load_processor(source: str, kwargs: dict) -> SamProcessor:
 def _explain_hub_error(source: str, error: OSError) -> str:
     cause = error.__cause__
     local_hint = (
-        f"To use a checkpoint on disk, pass its folder (the one holding config.json), e.g. --model ./{source.split('/')[-1]}."
+        "To use a checkpoint on disk, pass its folder (the one holding config.json), "
+        f"e.g. --model ./{source.split('/')[-1]}."
     )
     if isinstance(cause, GatedRepoError):
-        return f"{source} is gated or private and your token has no access: accept its terms on the Hub or pass a token (HF_TOKEN)."
+        return (
+            f"{source} is gated or private and your token has no access: accept its terms on the Hub "
+            "or pass a token (HF_TOKEN)."
+        )
     if isinstance(cause, RepositoryNotFoundError):
         return (
             f"Model repo {source} was not found on the Hugging Face Hub. Check the id; if it is private, "

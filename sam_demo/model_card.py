@@ -335,7 +335,7 @@ def _citation(card: ModelCardInputs) -> str:
     if _is_busi(card.dataset):
         lines += [
             "",
-            "The BUSI dataset (W. Al-Dhabyani, M. Gomaa, H. Khaled, A. Fahmy, \"Dataset of breast ultrasound images\", "
+            'The BUSI dataset (W. Al-Dhabyani, M. Gomaa, H. Khaled, A. Fahmy, "Dataset of breast ultrasound images", '
             "*Data in Brief* 28 (2020) 104863):",
             "",
             "```bibtex",
@@ -519,8 +519,14 @@ def training_curves_figure(
         loss_ax.axvline(dice_epochs[best], label=f"best validation Dice (epoch {dice_epochs[best]})", **marker)
         val_ax.axvline(dice_epochs[best], label="_nolegend_", **marker)  # the star below names it there
         val_ax.plot(
-            [dice_epochs[best]], [dice[best]], linestyle="none", marker="*", markersize=14, color=BLUISH_GREEN,
-            markeredgecolor="black", label=f"best Dice {dice[best]:.3f} (epoch {dice_epochs[best]})",
+            [dice_epochs[best]],
+            [dice[best]],
+            linestyle="none",
+            marker="*",
+            markersize=14,
+            color=BLUISH_GREEN,
+            markeredgecolor="black",
+            label=f"best Dice {dice[best]:.3f} (epoch {dice_epochs[best]})",
         )
 
     for ax in (loss_ax, val_ax):

@@ -443,9 +443,7 @@ def make_phantoms(
 
     With ``size=None`` the sizes cycle through ``EXAMPLE_SIZES`` (landscape, portrait, square, landscape).
     """
-    return [
-        make_phantom(seed + k, size or EXAMPLE_SIZES[k % len(EXAMPLE_SIZES)], KINDS[k % 2]) for k in range(count)
-    ]
+    return [make_phantom(seed + k, size or EXAMPLE_SIZES[k % len(EXAMPLE_SIZES)], KINDS[k % 2]) for k in range(count)]
 
 
 # ---------------------------------------------------------------------------------------- command line

@@ -162,5 +162,7 @@ class SamPredictor:
         size = self.model.config.prompt_encoder_config.image_size
         channels = self.model.config.vision_config.output_channels
         grid = self.model.config.prompt_encoder_config.image_embedding_size
-        blank = EncodedImage("warm-up", np.zeros((size, size, 3), np.uint8), tf.zeros((1, channels, grid, grid)), (size, size))
+        blank = EncodedImage(
+            "warm-up", np.zeros((size, size, 3), np.uint8), tf.zeros((1, channels, grid, grid)), (size, size)
+        )
         self.decode(blank, points=[[size / 2, size / 2]], labels=[1])

@@ -78,9 +78,7 @@ def sample_prompts(
     """A perturbed box for every example, or (with probability `point_share`) 1..max_points tumour points."""
     if rng.random() >= point_share:
         boxes = [
-            to_model_frame(
-                np.reshape(perturbed_box(e.mask, rng, max_box_shift), (2, 2)), *_sizes(e)
-            ).reshape(4)
+            to_model_frame(np.reshape(perturbed_box(e.mask, rng, max_box_shift), (2, 2)), *_sizes(e)).reshape(4)
             for e in examples
         ]
         return PromptBatch(None, None, np.stack(boxes).astype(np.float32))

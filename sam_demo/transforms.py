@@ -23,9 +23,7 @@ def resized_size(original_size: tuple[int, int], longest_edge: int = 1024) -> tu
     return int(height * scale + 0.5), int(width * scale + 0.5)
 
 
-def to_model_frame(
-    coords: np.ndarray, original_size: tuple[int, int], resized: tuple[int, int]
-) -> np.ndarray:
+def to_model_frame(coords: np.ndarray, original_size: tuple[int, int], resized: tuple[int, int]) -> np.ndarray:
     """Map (..., 2) arrays of (x, y) original-image pixel coordinates into the model-input frame."""
     coords = np.asarray(coords, dtype=np.float32)
     scale = np.array([resized[1] / original_size[1], resized[0] / original_size[0]], dtype=np.float32)

@@ -210,7 +210,9 @@ def build_demo(predictor: SamPredictor, model_name: str) -> gr.Blocks:
     """The app's page. Call `.queue(...)` via `configure_queue` and `.launch()` on the result."""
     app = SegmentationApp(predictor)
     with gr.Blocks(title="SAM breast-ultrasound segmentation", delete_cache=(3600, 3600)) as demo:
-        gr.Markdown(f"# Prompted breast-tumour segmentation in ultrasound (SAM)\n\n{DISCLAIMER}\n\n{model_banner(model_name)}")
+        gr.Markdown(
+            f"# Prompted breast-tumour segmentation in ultrasound (SAM)\n\n{DISCLAIMER}\n\n{model_banner(model_name)}"
+        )
         session = gr.State(Session())
         with gr.Row():
             with gr.Column(scale=1):
@@ -226,9 +228,7 @@ def build_demo(predictor: SamPredictor, model_name: str) -> gr.Blocks:
                 with gr.Row():
                     undo = gr.Button("Undo last prompt", size="sm")
                     clear = gr.Button("Clear prompts", size="sm")
-                candidate_mode = gr.Radio(
-                    list(sessions.CANDIDATE_MODES), value=sessions.AUTO, label="Candidate masks"
-                )
+                candidate_mode = gr.Radio(list(sessions.CANDIDATE_MODES), value=sessions.AUTO, label="Candidate masks")
                 ground_truth = gr.File(
                     label="Optional: ground-truth mask, to score the shown mask",
                     file_types=["image"],
@@ -246,7 +246,9 @@ def build_demo(predictor: SamPredictor, model_name: str) -> gr.Blocks:
                     buttons=[],
                     elem_id="canvas",
                 )
-                summary = gr.Markdown("Upload an image or pick an example, then click on the tumour.", elem_id="summary")
+                summary = gr.Markdown(
+                    "Upload an image or pick an example, then click on the tumour.", elem_id="summary"
+                )
                 candidates = gr.Gallery(
                     label="Candidate masks (click one to show it)",
                     columns=3,
@@ -260,11 +262,17 @@ def build_demo(predictor: SamPredictor, model_name: str) -> gr.Blocks:
                 with gr.Row():
                     mask_download = gr.DownloadButton("Download mask (PNG)", size="sm", elem_id="mask-download")
                     overlay_download = gr.DownloadButton("Download overlay (PNG)", size="sm")
-        gr.Examples(example_images(), inputs=[upload], label="Synthetic phantoms (not patient data)", cache_examples=False)
+        gr.Examples(
+            example_images(), inputs=[upload], label="Synthetic phantoms (not patient data)", cache_examples=False
+        )
 
         outputs = [session, canvas, candidates, summary, mask_download, overlay_download]
         upload.change(
-            app.upload, [upload], outputs, concurrency_limit=ENCODER_CONCURRENCY, concurrency_id="encoder",
+            app.upload,
+            [upload],
+            outputs,
+            concurrency_limit=ENCODER_CONCURRENCY,
+            concurrency_id="encoder",
             api_name="load_image",
         )
         canvas.select(app.click, [session, mode, candidate_mode], outputs, concurrency_limit=PROMPT_CONCURRENCY)

@@ -69,9 +69,7 @@ _FILLED_MINUS = [(-1.0, -1 / 3), (1.0, -1 / 3), (1.0, 1 / 3), (-1.0, 1 / 3)]
 # ---------------------------------------------------------------------------------------------------------
 
 
-def display_mask(
-    mask: np.ndarray, ax: Axes, color: str | Sequence[float] | None = None, alpha: float = 0.5
-) -> None:
+def display_mask(mask: np.ndarray, ax: Axes, color: str | Sequence[float] | None = None, alpha: float = 0.5) -> None:
     """Draw an HxW boolean (or 0/1) mask on `ax` as a translucent layer (first mask colour by default)."""
     from matplotlib.colors import to_rgb
 
@@ -103,8 +101,13 @@ def display_points(points: np.ndarray, labels: np.ndarray, ax: Axes, marker_size
         chosen = xy[point_labels == label]
         if len(chosen):
             ax.scatter(
-                chosen[:, 0], chosen[:, 1], s=marker_size, c=colour, marker=marker,
-                edgecolors="white", linewidths=1.25,
+                chosen[:, 0],
+                chosen[:, 1],
+                s=marker_size,
+                c=colour,
+                marker=marker,
+                edgecolors="white",
+                linewidths=1.25,
             )
 
 

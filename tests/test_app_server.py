@@ -27,7 +27,11 @@ def test_unreachable_model_fails_with_one_clear_message(tmp_path):
     env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
     result = subprocess.run(
         [sys.executable, "app.py", "--model", "someone/never-downloaded-sam"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
     assert result.returncode != 0
     assert "Cannot start the app" in result.stderr and "pass its folder" in result.stderr
@@ -63,12 +67,22 @@ def test_space_front_matter_matches_requirements():
     text = (ROOT / "README.md").read_text()
     assert text.startswith("---\n")
     meta = yaml.safe_load(text.split("---\n")[1])
-    for key in ("title", "emoji", "colorFrom", "colorTo", "sdk", "sdk_version", "app_file", "python_version",
-                "license", "models", "tags", "short_description"):
+    for key in (
+        "title",
+        "emoji",
+        "colorFrom",
+        "colorTo",
+        "sdk",
+        "sdk_version",
+        "app_file",
+        "python_version",
+        "license",
+        "models",
+        "tags",
+        "short_description",
+    ):
         assert key in meta, key
-    pins = dict(
-        line.split("==") for line in (ROOT / "requirements.txt").read_text().splitlines() if "==" in line
-    )
+    pins = dict(line.split("==") for line in (ROOT / "requirements.txt").read_text().splitlines() if "==" in line)
     assert meta["sdk"] == "gradio" and meta["sdk_version"] == pins["gradio"]
     assert meta["app_file"] == "app.py" and (ROOT / meta["app_file"]).is_file()
     assert 3.10 <= float(meta["python_version"]) < 3.13

@@ -9,7 +9,6 @@ import base64
 import io
 import os
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest

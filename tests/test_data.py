@@ -267,17 +267,23 @@ UNSAFE = {
     "tar-dotdot": (lambda a, o: tar_with(a, tar_member("ds/../../evil.txt")), "ds/../../evil.txt", "outside"),
     "tar-absolute": (lambda a, o: tar_with(a, tar_member(str(o / "evil.txt"))), "/evil.txt", "absolute path"),
     "tar-symlink": (
-        lambda a, o: tar_with(a, tar_member("ds/evil", tarfile.SYMTYPE, str(o))), "ds/evil", "symbolic link"
+        lambda a, o: tar_with(a, tar_member("ds/evil", tarfile.SYMTYPE, str(o))),
+        "ds/evil",
+        "symbolic link",
     ),
     "tar-hardlink": (
-        lambda a, o: tar_with(a, tar_member("ds/evil", tarfile.LNKTYPE, "/etc/passwd")), "ds/evil", "hard link"
+        lambda a, o: tar_with(a, tar_member("ds/evil", tarfile.LNKTYPE, "/etc/passwd")),
+        "ds/evil",
+        "hard link",
     ),
     "tar-device": (lambda a, o: tar_with(a, tar_member("ds/evil", tarfile.CHRTYPE)), "ds/evil", "device"),
     "tar-too-big": (lambda a, o: tar_with(a, tar_member("ds/big", size=3000), data=b"x" * 3000), "ds/big", TOO_BIG),
     "zip-dotdot": (lambda a, o: zip_with(a, "../evil.txt"), "../evil.txt", "outside"),
     "zip-absolute": (lambda a, o: zip_with(a, str(o / "evil.txt")), "/evil.txt", "absolute path"),
     "zip-symlink": (
-        lambda a, o: zip_with(a, "ds/evil", stat.S_IFLNK | 0o777, str(o).encode()), "ds/evil", "symbolic link"
+        lambda a, o: zip_with(a, "ds/evil", stat.S_IFLNK | 0o777, str(o).encode()),
+        "ds/evil",
+        "symbolic link",
     ),
     "zip-too-big": (lambda a, o: zip_with(a, "ds/big", data=b"\0" * 3000), "ds/big", TOO_BIG),
 }

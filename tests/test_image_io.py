@@ -73,7 +73,18 @@ def test_exif_orientation_is_applied():
         (np.full((4, 4), np.nan), "NaN"),
         (np.array([["a"]]), "unsupported pixel type"),
     ],
-    ids=["empty", "text", "truncated", "bomb-file", "big-file", "bomb-array", "zero-size", "two-channel", "nan", "strings"],
+    ids=[
+        "empty",
+        "text",
+        "truncated",
+        "bomb-file",
+        "big-file",
+        "bomb-array",
+        "zero-size",
+        "two-channel",
+        "nan",
+        "strings",
+    ],
 )
 def test_bad_images_are_explained(source, message):
     with pytest.raises(ImageError, match=message):

@@ -218,9 +218,7 @@ def test_per_class_tables_only_with_classes():
     with_classes = render_model_card(card(test_metrics=metrics(classes=True), zero_shot_metrics=metrics(-0.2, True)))
     assert "### By class" in with_classes and "**benign**" in with_classes and "**malignant**" in with_classes
     part = with_classes.split("**malignant**")[1].split("###")[0]
-    assert table_rows(part, "box") == [
-        ["box", "5", "0.740 ± 0.110", "0.640 ± 0.100", "0.540 ± 0.110", "0.440 ± 0.100"]
-    ]
+    assert table_rows(part, "box") == [["box", "5", "0.740 ± 0.110", "0.640 ± 0.100", "0.540 ± 0.110", "0.440 ± 0.100"]]
 
 
 def test_calibration_and_undefined_values():

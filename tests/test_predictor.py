@@ -95,7 +95,19 @@ def pil_image(mode: str, size=(150, 90)) -> Image.Image:
         np.dstack([random_image(90, 150), np.full((90, 150), 255, np.uint8)]),
         *[pil_image(mode) for mode in ("1", "L", "I;16", "P", "RGB", "RGBA")],
     ],
-    ids=["square", "wide", "tall-gray", "uint16", "rgba-array", "pil-1", "pil-L", "pil-I16", "pil-P", "pil-RGB", "pil-RGBA"],
+    ids=[
+        "square",
+        "wide",
+        "tall-gray",
+        "uint16",
+        "rgba-array",
+        "pil-1",
+        "pil-L",
+        "pil-I16",
+        "pil-P",
+        "pil-RGB",
+        "pil-RGBA",
+    ],
 )
 def test_masks_come_back_at_the_original_size(predictor, image):
     height, width = (image.height, image.width) if isinstance(image, Image.Image) else image.shape[:2]
@@ -221,7 +233,9 @@ def test_predict_before_set_image(tiny_model):
         SamPredictor(*tiny_model).predict(points=[(1, 1)], labels=[1])
 
 
-@pytest.mark.parametrize("original, resized", [((480, 600), (819, 1024)), ((600, 440), (1024, 751)), ((37, 1000), (38, 1024))])
+@pytest.mark.parametrize(
+    "original, resized", [((480, 600), (819, 1024)), ((600, 440), (1024, 751)), ((37, 1000), (38, 1024))]
+)
 def test_upscaling_equals_the_processors_post_processing(tiny_model, original, resized):
     from sam_demo.transforms import upscale_logits
 

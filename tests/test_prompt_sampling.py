@@ -27,7 +27,7 @@ def test_perturbed_boxes_stay_near_the_mask_and_inside_the_image():
     shifts = np.array(shifts)
     assert shifts.max() <= 20 and shifts.mean() > 5  # really perturbed, never by more than asked
     edge = rectangle(40, 60, (0, 0, 60, 40))
-    assert perturbed_box(edge, np.random.default_rng(1)) [2] <= 60  # clamped at the border
+    assert perturbed_box(edge, np.random.default_rng(1))[2] <= 60  # clamped at the border
     with pytest.raises(ValueError, match="empty"):
         perturbed_box(np.zeros((5, 5), bool), rng)
 
@@ -44,7 +44,7 @@ def test_depth_and_interior_points_of_a_rectangle():
     mask = rectangle()  # 31 wide, 21 tall: the middle row is 15, the middle column 25
     depth = depth_map(mask)
     assert depth[5, 10] == 1 and depth[15, 25] == 11 and depth[0, 0] == 0
-    (x, y), = interior_points(mask, 1)
+    ((x, y),) = interior_points(mask, 1)
     assert y == 15 and 15 <= x <= 35  # on the medial axis, 11 pixels from every side
     three = interior_points(mask, 3)
     assert len({tuple(p) for p in three.tolist()}) == 3
@@ -54,5 +54,5 @@ def test_depth_and_interior_points_of_a_rectangle():
 
 def test_interior_point_of_an_irregular_lesion_is_deep_inside():
     mask = make_phantom(1, size=(300, 360), kind="malignant")[1]
-    (x, y), = interior_points(mask, 1)
+    ((x, y),) = interior_points(mask, 1)
     assert depth_map(mask)[int(y), int(x)] == depth_map(mask).max()

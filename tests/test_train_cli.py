@@ -20,16 +20,40 @@ import train  # noqa: E402
 def finished_run(tiny_checkpoint, tmp_path_factory):
     dataset = write_phantom_dataset(tmp_path_factory.mktemp("data"), 12, layout="busi", seed=7)
     output = tmp_path_factory.mktemp("runs") / "run1"
-    args = ["--model", str(tiny_checkpoint), "--dataset", str(dataset), "--output-dir", str(output),
-            "--epochs", "3", "--batch-size", "4", "--learning-rate", "1e-2", "--seed", "1"]
+    args = [
+        "--model",
+        str(tiny_checkpoint),
+        "--dataset",
+        str(dataset),
+        "--output-dir",
+        str(output),
+        "--epochs",
+        "3",
+        "--batch-size",
+        "4",
+        "--learning-rate",
+        "1e-2",
+        "--seed",
+        "1",
+    ]
     metrics = train.main(args)
     return dataset, output, metrics, args
 
 
 def test_outputs_of_a_run(finished_run):
     dataset, output, metrics, _ = finished_run
-    for name in ("config.json", "model.safetensors", "preprocessor_config.json", "metrics.json", "training_log.csv",
-                 "split.json", "results.md", "training_curves.png", "examples.png", "README.md"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "preprocessor_config.json",
+        "metrics.json",
+        "training_log.csv",
+        "split.json",
+        "results.md",
+        "training_curves.png",
+        "examples.png",
+        "README.md",
+    ):
         assert (output / name).is_file(), name
     card = (output / "README.md").read_text()
     assert "not for clinical use" in card.lower() and "model-index" in card
@@ -67,13 +91,35 @@ def test_bad_dataset_is_one_clear_line(tmp_path, tiny_checkpoint):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "notes.txt").write_text("no images here")
     with pytest.raises(SystemExit, match="train.py: .*data"):
-        train.main(["--model", str(tiny_checkpoint), "--dataset", str(tmp_path / "data"), "--output-dir", str(tmp_path / "out")])
+        train.main(
+            [
+                "--model",
+                str(tiny_checkpoint),
+                "--dataset",
+                str(tmp_path / "data"),
+                "--output-dir",
+                str(tmp_path / "out"),
+            ]
+        )
 
 
 def test_evaluate_only_writes_json_and_markdown(finished_run, tmp_path):
     dataset, output, _, _ = finished_run
-    results = train.main(["--evaluate-only", "--model", str(output), "--base-model", str(output), "--dataset",
-                          str(dataset), "--output-dir", str(output), "--seed", "1"])
+    results = train.main(
+        [
+            "--evaluate-only",
+            "--model",
+            str(output),
+            "--base-model",
+            str(output),
+            "--dataset",
+            str(dataset),
+            "--output-dir",
+            str(output),
+            "--seed",
+            "1",
+        ]
+    )
     assert set(results["test"]["prompts"]) == {"box", "point", "three_points"}
     assert results["zero_shot_test"] is None  # the base model is the model itself here
     saved = json.loads((output / "evaluation.json").read_text())
@@ -113,8 +159,23 @@ def fake_hub(monkeypatch):
 def test_push_to_hub_checks_access_first_and_uploads_the_run(finished_run, fake_hub, tmp_path, capsys):
     dataset, _, _, _ = finished_run
     output = tmp_path / "pushed"
-    train.main(["--model", str(finished_run[1]), "--dataset", str(dataset), "--output-dir", str(output),
-                "--epochs", "1", "--batch-size", "4", "--push-to-hub", "--hub-model-id", "alice/sam-busi"])
+    train.main(
+        [
+            "--model",
+            str(finished_run[1]),
+            "--dataset",
+            str(dataset),
+            "--output-dir",
+            str(output),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "4",
+            "--push-to-hub",
+            "--hub-model-id",
+            "alice/sam-busi",
+        ]
+    )
     assert fake_hub.calls[0] == "whoami" and fake_hub.calls[1] == ("create_repo", "alice/sam-busi")
     assert fake_hub.calls[-1] == ("upload_folder", str(output), "alice/sam-busi")
     assert "alice/sam-busi" in (output / "README.md").read_text()
@@ -133,8 +194,9 @@ def test_a_failed_push_keeps_everything_and_says_how_to_retry(finished_run, fake
 
 
 def test_a_rejected_token_stops_before_training(monkeypatch, tmp_path, tiny_checkpoint):
-    import sam_demo.hub
     from huggingface_hub.errors import HfHubHTTPError
+
+    import sam_demo.hub
 
     class Rejecting(FakeHub):
         def whoami(self, token=None):
@@ -143,14 +205,38 @@ def test_a_rejected_token_stops_before_training(monkeypatch, tmp_path, tiny_chec
     monkeypatch.setattr(sam_demo.hub, "HfApi", Rejecting)
     monkeypatch.setenv("HF_TOKEN", "hf_SECRETtoken123")
     with pytest.raises(SystemExit, match="token"):
-        train.main(["--model", str(tiny_checkpoint), "--dataset", str(tmp_path), "--output-dir", str(tmp_path / "out"),
-                    "--push-to-hub", "--hub-model-id", "alice/sam-busi"])
+        train.main(
+            [
+                "--model",
+                str(tiny_checkpoint),
+                "--dataset",
+                str(tmp_path),
+                "--output-dir",
+                str(tmp_path / "out"),
+                "--push-to-hub",
+                "--hub-model-id",
+                "alice/sam-busi",
+            ]
+        )
     assert not (tmp_path / "out").exists()
 
 
 def test_uncached_route_from_the_command_line(finished_run, tmp_path):
     dataset, output, _, _ = finished_run
-    metrics = train.main(["--model", str(output), "--dataset", str(dataset), "--output-dir", str(tmp_path / "uncached"),
-                          "--epochs", "1", "--batch-size", "4", "--no-embedding-cache"])
+    metrics = train.main(
+        [
+            "--model",
+            str(output),
+            "--dataset",
+            str(dataset),
+            "--output-dir",
+            str(tmp_path / "uncached"),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "4",
+            "--no-embedding-cache",
+        ]
+    )
     assert metrics["config"]["embedding_cache"] is False
     assert (tmp_path / "uncached" / "model.safetensors").is_file()

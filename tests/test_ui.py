@@ -74,7 +74,9 @@ def test_later_clicks_refine_the_shown_mask(app, predictor):
     assert state.labels == (1, 0) and len(state.prediction.masks) == 1  # Auto: one mask for two points
     predictor.set_image(state.image)
     expected = predictor.predict(
-        points=[(120, 200), (30, 40)], labels=[1, 0], mask_input=first.low_res_logits[first.best_index],
+        points=[(120, 200), (30, 40)],
+        labels=[1, 0],
+        mask_input=first.low_res_logits[first.best_index],
         multimask_output=False,
     )
     np.testing.assert_allclose(state.prediction.low_res_logits, expected.low_res_logits, atol=1e-5)

@@ -77,9 +77,7 @@ def test_overlay_accepts_pil_images():
     array = np.random.default_rng(2).integers(0, 256, (16, 24, 3), dtype=np.uint8)
     mask = rectangle_mask(16, 24, slice(4, 12), slice(4, 20))
 
-    np.testing.assert_array_equal(
-        viz.overlay(Image.fromarray(array).convert("RGBA"), mask), viz.overlay(array, mask)
-    )
+    np.testing.assert_array_equal(viz.overlay(Image.fromarray(array).convert("RGBA"), mask), viz.overlay(array, mask))
 
 
 def test_overlay_without_masks_or_prompts_returns_a_copy_of_the_image():
