@@ -17,13 +17,14 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
+from sam_demo.checkpoints import CheckpointError, saved_settings
 from sam_demo.data import DatasetError
 from sam_demo.fine_tuning import RunConfig, check_output_dir, evaluate_only, run
 from sam_demo.hub import PublishError, check_hub_access, push_folder
-from sam_demo.model import DEFAULT_MODEL_ID, ModelLoadError
+from sam_demo.model import DEFAULT_MODEL_ID, MIXED_PRECISION, ModelLoadError
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=DEFAULT_MODEL_ID, help="SAM checkpoint to start from: Hub id or folder")
     parser.add_argument(
@@ -56,6 +57,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_false",
         help="re-run the frozen vision encoder in every training step, as the original notebook did (slow)",
     )
+    parser.add_argument(
+        "--train-vision-encoder",
+        action="store_true",
+        help="fine-tune the vision encoder too (runs it in every step: needs a GPU and far more memory)",
+    )
+    parser.add_argument(
+        "--mixed-precision",
+        choices=sorted(MIXED_PRECISION),
+        default=None,
+        help="run the vision encoder in float16 (T4, V100) or bfloat16 (A100, H100); weights stay float32",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted run in --output-dir from its last finished epoch, with its own settings",
+    )
     parser.add_argument("--evaluate-only", action="store_true", help="evaluate --model on the test split, no training")
     parser.add_argument("--base-model", default=DEFAULT_MODEL_ID, help="zero-shot comparison for --evaluate-only")
     parser.add_argument("--push-to-hub", action="store_true", help="publish --output-dir to --hub-model-id at the end")
@@ -64,6 +81,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--push-only", type=Path, default=None, metavar="DIR", help="push a finished run's folder, no training"
     )
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if (args.push_to_hub or args.push_only) and not args.hub_model_id:
         parser.error("--push-to-hub and --push-only need --hub-model-id user/name")
@@ -72,7 +94,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if not 0.0 <= args.point_share <= 1.0:
         parser.error("--point-share must be between 0 and 1")
+    if args.resume and (args.evaluate_only or args.push_only):
+        parser.error("--resume continues a training run; it does not go with --evaluate-only or --push-only")
+    args.given = _given_flags(argv)
     return args
+
+
+def _given_flags(argv: list[str] | None) -> set[str]:
+    """The options written on the command line (not defaults): on --resume they override the run's own."""
+    parser = build_parser()
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_args(argv)))
 
 
 def main(argv: list[str] | None = None) -> dict | None:
@@ -86,18 +119,23 @@ def main(argv: list[str] | None = None) -> dict | None:
         config = _config(args, repo_id)
         if args.evaluate_only:
             return evaluate_only(config, args.base_model)
-        check_output_dir(config.output_dir, args.overwrite_output_dir)
-        metrics = run(config)
-        if repo_id:
+        if not args.resume:
+            check_output_dir(config.output_dir, args.overwrite_output_dir)
+        metrics = run(config, resume=args.resume)
+        if repo_id and metrics:
             print(f"pushed to {push_folder(config.output_dir, repo_id, private=args.private)}")
         return metrics
-    except (DatasetError, ModelLoadError, FileExistsError, PublishError) as error:
+    except (DatasetError, ModelLoadError, FileExistsError, PublishError, CheckpointError) as error:
         sys.exit(f"train.py: {error}")
 
 
 def _config(args: argparse.Namespace, repo_id: str | None) -> RunConfig:
     # The flags are named after RunConfig's fields; the Hub id is the one check_hub_access resolved.
-    values = {field.name: getattr(args, field.name) for field in fields(RunConfig) if hasattr(args, field.name)}
+    names = [field.name for field in fields(RunConfig) if hasattr(args, field.name)]
+    values = {name: getattr(args, name) for name in names}
+    if args.resume:  # the interrupted run's settings, except those given again
+        saved = RunConfig.from_settings({**saved_settings(args.output_dir), "output_dir": str(args.output_dir)})
+        values = {**{name: getattr(saved, name) for name in names}, **{n: values[n] for n in names if n in args.given}}
     return RunConfig(**{**values, "hub_model_id": repo_id})
 
 

@@ -82,7 +82,8 @@ def bench_train(arch: str, images: int, batch_size: int, image_size: tuple[int, 
     import tempfile
 
     from .data import find_examples, load_examples, write_phantom_dataset
-    from .training import DecoderTrainer, embed_examples, embeddings_without_cache, train_epoch
+    from .training import SamTrainer
+    from .training_data import TrainingPipeline, embed_examples
 
     model, processor = sam_architecture(arch)
     predictor = SamPredictor(model, processor, cache_size=1)
@@ -92,17 +93,21 @@ def bench_train(arch: str, images: int, batch_size: int, image_size: tuple[int, 
     start = time.perf_counter()
     examples = embed_examples(predictor, loaded)
     embedding_s = time.perf_counter() - start
-    trainer = DecoderTrainer(model)
-    rng = np.random.default_rng(0)
+    trainer = SamTrainer(model)
+    pipelines = {
+        route: TrainingPipeline(examples, batch_size=batch_size, seed=0, point_share=0.0, processor=source)
+        for route, source in (("cached", None), ("uncached", processor))
+    }
 
-    def epoch(**options) -> float:
+    def epoch(route: str, number: int) -> float:
         start = time.perf_counter()
-        train_epoch(trainer, examples, rng, batch_size, point_share=0.0, **options)
+        trainer.train_epoch(pipelines[route].epoch(number))
         return time.perf_counter() - start
 
-    epoch()  # traces the training step: excluded
-    cached = epoch()
-    uncached = epoch(embed=lambda batch: embeddings_without_cache(predictor, batch))
+    epoch("cached", 0)  # traces the training step: excluded
+    cached = epoch("cached", 1)
+    epoch("uncached", 0)  # traces the step with the encoder and fills the pixel cache: excluded
+    uncached = epoch("uncached", 1)
     return {
         "arch": arch,
         "images": images,

@@ -36,35 +36,31 @@ class SamDecoder:
         self.model = model
         self.image_positional_embeddings = model.get_image_wide_positional_embeddings()
 
-    def sparse_embeddings(self, points: tf.Tensor, labels: tf.Tensor, box: tf.Tensor, has_box: tf.Tensor) -> tf.Tensor:
-        """(1, 1, tokens, C) prompt tokens for one image, exactly as SAM builds them.
-
-        Points in the model-input frame (label 1 foreground, 0 background), then either SAM's padding token
-        (no box) or the box's two corner tokens: both are built and the unused ones dropped with a data mask.
-        """
-        encoder = self.model.prompt_encoder
-        point_tokens = encoder._embed_points(points[None, None], labels[None, None], pad=False)
-        pad_token = tf.reshape(encoder.not_a_point_embed, (1, 1, 1, -1))
-        box_tokens = encoder._embed_boxes(box[None, None])
-        tokens = tf.concat([point_tokens, pad_token, box_tokens], axis=2)
-        keep = tf.concat([tf.ones_like(labels, tf.bool), [tf.logical_not(has_box)], tf.fill([2], has_box)], axis=0)
-        return tf.boolean_mask(tokens, keep, axis=2)
-
-    def batch_sparse_embeddings(
-        self, points: tf.Tensor | None, labels: tf.Tensor | None, boxes: tf.Tensor | None
+    def sparse_embeddings(
+        self,
+        points: tf.Tensor,
+        labels: tf.Tensor,
+        boxes: tf.Tensor,
+        has_box: tf.Tensor,
+        point_count: tf.Tensor | None = None,
     ) -> tf.Tensor:
-        """(B, 1, tokens, C) prompt tokens for a batch whose examples share one prompt shape (for training).
+        """(B, 1, tokens, C) prompt tokens, exactly as SAM builds them, for a batch sharing one prompt shape.
 
-        points (B, N, 2) with labels (B, N), and/or boxes (B, 4), in the model-input frame; the same tokens
-        as `TFSamPromptEncoder.call` builds (padding token after the points when there is no box).
+        points (B, N, 2) with labels (B, N) (1 foreground, 0 background) and boxes (B, 4), in the model-input
+        frame. The first `point_count` points (all N when None), then either SAM's padding token (no box) or
+        the box's two corner tokens: all are built and the unused ones dropped with a data mask, so every
+        number of points, with or without a box, runs in one graph.
         """
         encoder = self.model.prompt_encoder
-        tokens = []
-        if points is not None:
-            tokens.append(encoder._embed_points(points[:, None], labels[:, None], pad=boxes is None))
-        if boxes is not None:
-            tokens.append(encoder._embed_boxes(boxes[:, None]))
-        return tf.concat(tokens, axis=2)
+        point_tokens = encoder._embed_points(points[:, None], labels[:, None], pad=False)
+        pad_token = tf.tile(tf.reshape(encoder.not_a_point_embed, (1, 1, 1, -1)), [tf.shape(points)[0], 1, 1, 1])
+        box_tokens = encoder._embed_boxes(boxes[:, None])
+        tokens = tf.concat([point_tokens, tf.cast(pad_token, point_tokens.dtype), box_tokens], axis=2)
+        count = tf.shape(points)[1] if point_count is None else point_count
+        keep = tf.concat(
+            [tf.range(tf.shape(points)[1]) < count, [tf.logical_not(has_box)], tf.fill([2], has_box)], axis=0
+        )
+        return tf.boolean_mask(tokens, keep, axis=2)
 
     def no_mask_dense_embeddings(self, batch: int | tf.Tensor) -> tf.Tensor:
         """(B, C, 64, 64): SAM's dense embedding when there is no mask prompt."""
@@ -195,7 +191,7 @@ class PromptDecoder:
         resized_size,
     ):
         self.trace_count += 1
-        sparse = self._sam.sparse_embeddings(points, labels, box, has_box)
+        sparse = self._sam.sparse_embeddings(points[None], labels[None], box[None], has_box)
         dense = self._sam.dense_embeddings(mask_input, has_mask_input)
         all_low_res, all_iou = self._sam.all_masks(image_embedding, sparse, dense)
         # SAM's convention: mask 0 answers an unambiguous prompt, masks 1-3 are the multimask candidates.

@@ -17,7 +17,7 @@ import numpy as np
 from .masks import dice, iou, mask_box
 from .predictor import Prediction, SamPredictor
 from .prompt_sampling import interior_points
-from .training import TrainingExample
+from .training_data import TrainingExample
 
 PROMPT_TYPES = ("box", "point", "three_points")
 

@@ -8,22 +8,33 @@ run produces a better one in the same folder.
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-import numpy as np
+import tensorflow as tf
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
+from .checkpoints import (
+    CheckpointError,
+    RunProgress,
+    TrainingCheckpoint,
+    has_checkpoint,
+    remove_checkpoints,
+    saved_settings,
+)
 from .data import DatasetError, find_examples, load_examples, read_split, resolve_dataset, split_examples, write_split
 from .evaluation import evaluate, mean_scores, predict_with
 from .masks import dice, mask_box
 from .model import load_sam
+from .distribution import describe, is_chief, training_strategy
 from .model_card import ModelCardInputs, metrics_table, plot_training_curves, render_model_card
 from .predictor import SamPredictor
-from .training import DecoderTrainer, TrainingExample, embed_examples, embeddings_without_cache, train_epoch
+from .training import SamTrainer
+from .training_data import TrainingExample, TrainingPipeline, embed_examples, unembedded_examples
 from .viz import display_box, display_mask
 
 LOG_FIELDS = ("epoch", "train_loss", "val_dice", "val_iou", "seconds")
@@ -35,7 +46,7 @@ class RunConfig:
     dataset: str | None
     output_dir: Path
     epochs: int = 10
-    batch_size: int = 2
+    batch_size: int = 2  # per replica (device)
     learning_rate: float = 1e-5
     weight_decay: float = 0.0
     seed: int = 0
@@ -49,10 +60,30 @@ class RunConfig:
     # False: run the frozen encoder again in every training step, as the notebook did (same loss, far slower;
     # validation and test still use each image's one embedding).
     embedding_cache: bool = True
+    train_vision_encoder: bool = False
+    mixed_precision: str | None = None  # "float16" or "bfloat16" for the vision encoder (GPUs)
+
+    def settings(self) -> dict:
+        """JSON-ready values (saved with checkpoints and metrics)."""
+        return {key: str(value) if isinstance(value, Path) else value for key, value in asdict(self).items()}
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> RunConfig:
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in settings.items() if key in known}
+        values["output_dir"] = Path(values["output_dir"])
+        values["split_fractions"] = tuple(values["split_fractions"])
+        return cls(**values)
 
 
-def prepare_data(config: RunConfig, say=print) -> tuple[dict[str, list], str]:
-    """Loaded examples per split (the split is written to, or reused from, output_dir/split.json)."""
+# What may change when an interrupted run is resumed: how long it goes on, where it is published, and how the
+# frozen encoder's output is obtained (the same numbers either way). Anything else would mix two runs.
+RESUMABLE_CHANGES = frozenset({"epochs", "early_stopping", "hub_model_id", "embedding_cache", "output_dir"})
+
+
+def prepare_data(config: RunConfig, say=print, reuse_split: bool = True) -> tuple[dict[str, list], str]:
+    """Loaded examples per split: reused from output_dir/split.json when it exists and `reuse_split`,
+    otherwise drawn (seeded, stratified) and written there."""
     root = resolve_dataset(config.dataset)
     dataset = find_examples(root)
     for warning in dataset.warnings:
@@ -66,7 +97,7 @@ def prepare_data(config: RunConfig, say=print) -> tuple[dict[str, list], str]:
         )
     by_name = {item.example.name: item for item in report.examples}
     split_path = config.output_dir / "split.json"
-    if split_path.exists():
+    if reuse_split and split_path.exists():
         split = read_split(split_path, by_name)
         say(f"reusing the split in {split_path}")
     else:
@@ -80,36 +111,95 @@ def prepare_data(config: RunConfig, say=print) -> tuple[dict[str, list], str]:
 def check_output_dir(output_dir: Path, overwrite: bool) -> None:
     """Refuse to train into a folder that already holds a model, unless asked: it may be someone's best run."""
     if (output_dir / "config.json").exists() and not overwrite:
+        hint = " or --resume to continue its interrupted training" if has_checkpoint(output_dir) else ""
         raise FileExistsError(
-            f"{output_dir} already holds a model; choose another --output-dir or pass --overwrite-output-dir."
+            f"{output_dir} already holds a model; choose another --output-dir, pass --overwrite-output-dir{hint}."
         )
 
 
-def run(config: RunConfig, say=print) -> dict:
-    """Train, keep the best model by validation Dice, evaluate it on the test split; returns the metrics."""
-    config.output_dir.mkdir(parents=True, exist_ok=True)
-    (config.output_dir / "training_log.csv").unlink(missing_ok=True)
-    loaded, dataset_summary = prepare_data(config, say)
-    model, processor = load_sam(config.model)
+def check_resumable(config: RunConfig, saved: dict) -> None:
+    """Refuse to resume with settings that differ from the interrupted run's, naming each difference."""
+    current = config.settings()
+    changed = [
+        f"--{key.replace('_', '-')} {current.get(key)!r} (the run used {value!r})"
+        for key, value in saved.items()
+        if key not in RESUMABLE_CHANGES and _normalised(current.get(key)) != _normalised(value)
+    ]
+    if changed:
+        raise CheckpointError(
+            f"cannot resume the run in {config.output_dir} with different settings: {'; '.join(changed)}. "
+            "Leave them out to use the run's own, or start a new --output-dir."
+        )
+
+
+def _normalised(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def run(
+    config: RunConfig, say=print, *, resume: bool = False, strategy: tf.distribute.Strategy | None = None
+) -> dict:
+    """Train, keep the best model by validation Dice, evaluate it on the test split; returns the metrics.
+
+    `resume` continues the interrupted run in config.output_dir from its last finished epoch (weights,
+    optimizer state, progress, split). `strategy` defaults to `training_strategy()` (all GPUs, or a cluster).
+    """
+    strategy = strategy or training_strategy()
+    chief = is_chief(strategy)
+    output = config.output_dir
+    if resume:
+        check_resumable(config, saved_settings(output))
+    output.mkdir(parents=True, exist_ok=True)
+    loaded, dataset_summary = prepare_data(config, say, reuse_split=resume)
+    say(f"training on {describe(strategy)}")
+    with strategy.scope():
+        model, processor = load_sam(config.model, mixed_precision=config.mixed_precision)
     predictor = SamPredictor(model, processor, cache_size=1)
-    say("computing image embeddings once (the vision encoder is frozen)…")
-    examples = {name: embed_examples(predictor, items) for name, items in loaded.items()}
+    encoder_in_step = config.train_vision_encoder or not config.embedding_cache
+    say("computing image embeddings once (the vision encoder is frozen)…" if not encoder_in_step else
+        "computing validation and test embeddings (the encoder runs in every training step)…")
+    examples = {name: embed_examples(predictor, loaded[name]) for name in ("validation", "test")}
+    image_size = model.config.vision_config.image_size
+    examples["train"] = (
+        unembedded_examples(loaded["train"], image_size) if encoder_in_step else embed_examples(predictor, loaded["train"])
+    )
     zero_shot = evaluate(predictor, examples["test"])
 
-    trainer = DecoderTrainer(
+    trainer = SamTrainer(
         model,
+        strategy=strategy,
         learning_rate=config.learning_rate,
         weight_decay=config.weight_decay,
         bce_weight=config.bce_weight,
         iou_weight=config.iou_weight,
+        train_vision_encoder=config.train_vision_encoder,
     )
-    rng = np.random.default_rng(config.seed)
-    history: list[dict] = []
-    best_dice, best_epoch, stale = -1.0, None, 0
+    checkpoint = TrainingCheckpoint(output, trainer, writer=chief)
+    if resume:
+        progress = checkpoint.restore()
+        say(f"resuming after epoch {progress.epochs_done} (best validation Dice {progress.best_dice:.4f})")
+    else:
+        remove_checkpoints(output)
+        progress = RunProgress()
+    _write_log(output / "training_log.csv", progress.history)
+    pipeline = TrainingPipeline(
+        examples["train"],
+        batch_size=config.batch_size * strategy.num_replicas_in_sync,
+        seed=config.seed,
+        point_share=config.point_share,
+        max_box_shift=config.box_shift,
+        processor=processor if encoder_in_step else None,
+    )
     started = time.time()
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(progress.epochs_done + 1, config.epochs + 1):
+        if config.early_stopping and progress.stale_epochs >= config.early_stopping:
+            say(f"no better validation Dice for {progress.stale_epochs} epochs: stopping early")
+            break
         epoch_start = time.time()
-        loss = _train_one_epoch(trainer, examples["train"], rng, config, epoch, predictor)
+        loss = _train_one_epoch(trainer, pipeline, epoch, config.epochs)
+        if config.train_vision_encoder:  # the encoder changed: so did every embedding
+            predictor.cache.clear()
+            examples["validation"] = embed_examples(predictor, loaded["validation"])
         validation = mean_scores(predictor, examples["validation"])
         row = {
             "epoch": epoch,
@@ -118,34 +208,41 @@ def run(config: RunConfig, say=print) -> dict:
             "val_iou": validation["iou"],
             "seconds": time.time() - epoch_start,
         }
-        history.append(row)
-        _append_log(config.output_dir / "training_log.csv", row)
+        progress.history.append(row)
+        progress.epochs_done = epoch
         say(f"epoch {epoch}: loss {loss:.4f}, validation Dice {validation['dice']:.4f}, IoU {validation['iou']:.4f}")
-        if validation["dice"] > best_dice:
-            best_dice, best_epoch, stale = validation["dice"], epoch, 0
-            model.save_pretrained(config.output_dir, safe_serialization=True)
-            processor.save_pretrained(config.output_dir)
+        if validation["dice"] > progress.best_dice:
+            progress.best_dice, progress.best_epoch, progress.stale_epochs = validation["dice"], epoch, 0
+            if chief:
+                model.save_pretrained(output, safe_serialization=True)
+                processor.save_pretrained(output)
         else:
-            stale += 1
-            if config.early_stopping and stale >= config.early_stopping:
-                say(f"no better validation Dice for {stale} epochs: stopping early")
-                break
+            progress.stale_epochs += 1
+        checkpoint.save(progress, config.settings())
+        if chief:
+            _write_log(output / "training_log.csv", progress.history)
+    if not chief:
+        return {}
+    if progress.best_epoch is None:
+        raise CheckpointError(f"{output}: no epoch was trained (--epochs {config.epochs}); nothing to evaluate.")
 
-    best_model, best_processor = load_sam(config.output_dir)
-    best = SamPredictor(best_model, best_processor, cache_size=1)
+    # One model in memory at a time: ViT-L is 1.2 GB of weights.
+    del trainer, checkpoint, pipeline, predictor, model
+    gc.collect()
+    best = SamPredictor(*load_sam(output), cache_size=1)
+    test = embed_examples(best, loaded["test"]) if config.train_vision_encoder else examples["test"]
     metrics = {
-        # The test embeddings carry over: the vision encoder is frozen, so the best model's is the same.
-        "test": evaluate(best, examples["test"]),
+        "test": evaluate(best, test),
         "zero_shot_test": zero_shot,
-        "best_epoch": best_epoch,
-        "best_validation_dice": best_dice,
+        "best_epoch": progress.best_epoch,
+        "best_validation_dice": progress.best_dice,
         "training_seconds": time.time() - started,
         "split_sizes": {name: len(items) for name, items in examples.items()},
         "dataset": dataset_summary,
-        "config": {key: str(value) if isinstance(value, Path) else value for key, value in asdict(config).items()},
-        "history": history,
+        "config": config.settings(),
+        "history": progress.history,
     }
-    write_reports(config, metrics, best, examples["test"])
+    write_reports(config, metrics, best, test)
     return metrics
 
 
@@ -200,34 +297,21 @@ def save_examples_figure(predictor: SamPredictor, examples: list[TrainingExample
     figure.savefig(path, dpi=100)
 
 
-def _train_one_epoch(
-    trainer: DecoderTrainer,
-    examples: list[TrainingExample],
-    rng: np.random.Generator,
-    config: RunConfig,
-    epoch: int,
-    predictor: SamPredictor,
-) -> float:
-    steps = -(-len(examples) // config.batch_size)
-    embed = None if config.embedding_cache else (lambda batch: embeddings_without_cache(predictor, batch))
-    with tqdm(total=steps, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False) as progress:
+def _train_one_epoch(trainer: SamTrainer, pipeline: TrainingPipeline, epoch: int, epochs: int) -> float:
+    with tqdm(total=pipeline.steps_per_epoch, desc=f"epoch {epoch}/{epochs}", unit="batch", leave=False) as progress:
 
         def advance(running_loss: float) -> None:
             progress.set_postfix(loss=f"{running_loss:.4f}")
             progress.update()
 
-        return train_epoch(
-            trainer, examples, rng, config.batch_size, config.point_share, config.box_shift, embed, advance
-        )
+        return trainer.train_epoch(pipeline.epoch(epoch), advance)
 
 
-def _append_log(path: Path, row: dict) -> None:
-    new = not path.exists()
-    with path.open("a", newline="") as file:
+def _write_log(path: Path, history: list[dict]) -> None:
+    with path.open("w", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=LOG_FIELDS)
-        if new:
-            writer.writeheader()
-        writer.writerow({key: row[key] for key in LOG_FIELDS})
+        writer.writeheader()
+        writer.writerows({key: row[key] for key in LOG_FIELDS} for row in history)
 
 
 def evaluate_only(config: RunConfig, base_model: str | None, say=print) -> dict:

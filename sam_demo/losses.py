@@ -54,13 +54,17 @@ def dice_per_example(
 
 
 def bce_loss(logits: tf.Tensor, targets: tf.Tensor, valid: tf.Tensor | None = None) -> tf.Tensor:
-    """Binary cross-entropy of sigmoid(logits) against targets, averaged over the valid pixels of each example."""
+    """Mean over the batch of `bce_per_example`."""
+    return tf.reduce_mean(bce_per_example(logits, targets, valid))
+
+
+def bce_per_example(logits: tf.Tensor, targets: tf.Tensor, valid: tf.Tensor | None = None) -> tf.Tensor:
+    """(B,) binary cross-entropy of sigmoid(logits) against targets, averaged over each example's valid pixels."""
     logits = tf.cast(logits, tf.float32)
     targets = tf.cast(targets, tf.float32)
     weights = _valid_or_ones(valid, targets)
     per_pixel = tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=logits)
-    per_example = tf.reduce_sum(per_pixel * weights, axis=[1, 2]) / tf.maximum(tf.reduce_sum(weights, axis=[1, 2]), 1.0)
-    return tf.reduce_mean(per_example)
+    return tf.reduce_sum(per_pixel * weights, axis=[1, 2]) / tf.maximum(tf.reduce_sum(weights, axis=[1, 2]), 1.0)
 
 
 def mask_iou(logits: tf.Tensor, targets: tf.Tensor, valid: tf.Tensor | None = None) -> tf.Tensor:
@@ -76,9 +80,16 @@ def mask_iou(logits: tf.Tensor, targets: tf.Tensor, valid: tf.Tensor | None = No
 def iou_head_loss(
     predicted_iou: tf.Tensor, logits: tf.Tensor, targets: tf.Tensor, valid: tf.Tensor | None = None
 ) -> tf.Tensor:
-    """Mean squared error between the IoU head's prediction (B,) and the real IoU of the predicted mask.
+    """Mean over the batch of `iou_head_errors`."""
+    return tf.reduce_mean(iou_head_errors(predicted_iou, logits, targets, valid))
+
+
+def iou_head_errors(
+    predicted_iou: tf.Tensor, logits: tf.Tensor, targets: tf.Tensor, valid: tf.Tensor | None = None
+) -> tf.Tensor:
+    """(B,) squared error between the IoU head's prediction (B,) and the real IoU of the predicted mask.
 
     The real IoU is a target, not a path for gradients: it trains the head, not the mask.
     """
     real_iou = tf.stop_gradient(mask_iou(logits, targets, valid))
-    return tf.reduce_mean(tf.square(tf.cast(predicted_iou, tf.float32) - real_iou))
+    return tf.square(tf.cast(predicted_iou, tf.float32) - real_iou)

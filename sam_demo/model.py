@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import tensorflow as tf
@@ -54,10 +56,13 @@ def load_sam(
     revision: str | None = None,
     token: str | bool | None = None,
     local_files_only: bool = False,
+    mixed_precision: str | None = None,
 ) -> tuple[TFSamModel, SamProcessor]:
     """Load a TF SAM model and its processor from a Hub repo id or a local checkpoint folder.
 
     `token` defaults to `HF_TOKEN` or the saved `huggingface-cli login` (huggingface_hub's own lookup).
+    `mixed_precision` ("float16" or "bfloat16") runs the vision encoder in that dtype with float32 weights
+    (see `MIXED_PRECISION`); None keeps everything float32.
     Raises `ModelLoadError` with an actionable message when the checkpoint cannot be had.
     """
     source = str(name_or_path)
@@ -72,13 +77,44 @@ def load_sam(
 
     kwargs = dict(revision=revision, token=token, local_files_only=local_files_only)
     try:
-        model = TFSamModel.from_pretrained(source, **kwargs)
+        with _built_with_policy(mixed_precision):
+            model = TFSamModel.from_pretrained(source, **kwargs)
         processor = _load_processor(source, kwargs)
     except OSError as error:
         raise ModelLoadError(_explain_hub_error(source, error)) from error
     if model.config.model_type != "sam":
         raise ModelLoadError(f"{source} is a '{model.config.model_type}' model, not a SAM checkpoint.")
+    if mixed_precision:
+        _keep_float32(model.prompt_encoder, model.mask_decoder)
     return model, processor
+
+
+# Mixed precision applies to the vision encoder, where nearly all the compute is. The prompt encoder and mask
+# decoder stay float32: they are cheap, transformers' TF SAM mixes their float32 weights with activations
+# without casting (it fails under a float16 policy), and the IoU head and Dice are better off in float32.
+MIXED_PRECISION = {"float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
+
+
+@contextmanager
+def _built_with_policy(precision: str | None) -> Iterator[None]:
+    if precision is None:
+        yield
+        return
+    if precision not in MIXED_PRECISION:
+        raise ValueError(f"mixed precision must be one of {', '.join(MIXED_PRECISION)}, not {precision!r}")
+    previous = tf_keras.mixed_precision.global_policy()
+    tf_keras.mixed_precision.set_global_policy(MIXED_PRECISION[precision])
+    try:
+        yield
+    finally:
+        tf_keras.mixed_precision.set_global_policy(previous)
+
+
+def _keep_float32(*parts: tf_keras.layers.Layer) -> None:
+    float32 = tf_keras.mixed_precision.Policy("float32")
+    for part in parts:
+        for layer in part._flatten_layers(include_self=True):
+            layer._set_dtype_policy(float32)
 
 
 def _looks_like_path(source: str) -> bool:

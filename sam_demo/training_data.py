@@ -1,0 +1,176 @@
+"""Training examples and the tf.data input pipeline that feeds them to `SamTrainer`.
+
+The pipeline is the keras-io SAM example's, done right:
+`from_generator` (explicit `output_signature`) -> `cache` -> `shuffle` -> `batch` -> prompts -> `prefetch`.
+
+* What never changes between epochs comes out of the generator: the image's embedding from the frozen vision
+  encoder (already in memory: nothing to cache) or, when the encoder runs in every step, its preprocessed
+  pixel values (cached, so resizing and normalising happen once per image).
+* The random prompts are drawn *after* the cache, per batch and per epoch. The notebook drew its perturbed box
+  before `cache()`, so every epoch saw the same box; here each epoch sees new ones.
+* Every example in a batch gets the same kind of prompt (a box, or 1-3 points), so the batch runs as one
+  decoder call; the prompts are padded to fixed shapes, so one traced step serves every kind.
+* Each epoch's order and each batch's prompts come from (seed, epoch, step): an interrupted run resumes with
+  the same data, and iterating an epoch twice gives the same batches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+from transformers import SamProcessor
+
+from .data import LoadedExample
+from .embedding_cache import image_key
+from .predictor import EncodedImage, SamPredictor
+from .prompt_sampling import perturbed_box, random_points
+from .transforms import low_res_target, preprocess_image, resized_size, to_model_frame
+
+MAX_POINTS = 3
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingExample:
+    """One image/mask pair, ready for the decoder: the frozen encoder's output and the low-res target."""
+
+    name: str
+    label: str | None
+    encoded: EncodedImage  # the image, its sizes and (unless its encoder runs in every step) its embedding
+    mask: np.ndarray  # (H, W) bool at the original size, for prompts and metrics
+    target: np.ndarray  # (256, 256) float32 in the decoder's frame
+    valid: np.ndarray  # (256, 256) float32: 1 over the image, 0 over the padding
+
+
+def embed_examples(predictor: SamPredictor, loaded: list[LoadedExample]) -> list[TrainingExample]:
+    """Run the vision encoder once per image (the predictor's own preprocessing) and prepare targets."""
+    return [_training_example(item, predictor.encode(item.image)) for item in loaded]
+
+
+def unembedded_examples(loaded: list[LoadedExample], image_size: int) -> list[TrainingExample]:
+    """Examples whose encoder runs in every training step: no embedding computed (it would go stale)."""
+    return [
+        _training_example(
+            item,
+            EncodedImage(image_key(item.image), item.image, None, resized_size(item.image.shape[:2], image_size)),
+        )
+        for item in loaded
+    ]
+
+
+def _training_example(item: LoadedExample, encoded: EncodedImage) -> TrainingExample:
+    target, valid = low_res_target(item.mask)
+    return TrainingExample(item.example.name, item.example.label, encoded, item.mask, target, valid)
+
+
+class PromptSampler:
+    """Random training prompts for a batch, in the model-input frame, padded to MAX_POINTS points.
+
+    With probability `point_share` the batch gets 1..MAX_POINTS points drawn inside each tumour, otherwise
+    each example's box with 0..`max_box_shift` px of random slack per side (clamped to the image).
+    """
+
+    def __init__(self, examples: list[TrainingExample], point_share: float = 0.5, max_box_shift: int = 20):
+        self.examples = examples
+        self.point_share = point_share
+        self.max_box_shift = max_box_shift
+
+    def __call__(
+        self, indices: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """points (B, 3, 2), labels (B, 3), boxes (B, 4), point_count (B,): 0 means "the box, no points"."""
+        batch = [self.examples[i] for i in indices]
+        points = np.zeros((len(batch), MAX_POINTS, 2), np.float32)
+        labels = np.full((len(batch), MAX_POINTS), -1, np.int32)
+        boxes = np.zeros((len(batch), 4), np.float32)
+        count = 0 if rng.random() >= self.point_share else int(rng.integers(1, MAX_POINTS + 1))
+        for row, example in enumerate(batch):
+            sizes = example.encoded.original_size, example.encoded.resized_size
+            if count == 0:
+                box = perturbed_box(example.mask, rng, self.max_box_shift)
+                boxes[row] = to_model_frame(np.reshape(box, (2, 2)), *sizes).reshape(4)
+            else:
+                xy, point_labels = random_points(example.mask, rng, foreground=count)
+                points[row, :count] = to_model_frame(xy, *sizes)
+                labels[row, :count] = point_labels
+        return points, labels, boxes, np.full(len(batch), count, np.int32)
+
+
+class TrainingPipeline:
+    """Batches of {"index", "inputs", "target", "valid", "points", "labels", "boxes", "point_count"}.
+
+    "inputs" are the cached embeddings (C, 64, 64), or with `processor` given, the (3, 1024, 1024) pixel values
+    that the vision encoder takes (the notebook's way, and the way to train the encoder).
+    """
+
+    def __init__(
+        self,
+        examples: list[TrainingExample],
+        *,
+        batch_size: int,
+        seed: int,
+        point_share: float = 0.5,
+        max_box_shift: int = 20,
+        processor: SamProcessor | None = None,
+    ):
+        if not examples:
+            raise ValueError("no training examples")
+        self.examples = examples
+        self.batch_size = batch_size
+        self.seed = seed
+        self.sample_prompts = PromptSampler(examples, point_share, max_box_shift)
+        self.processor = processor
+        first = self._inputs(examples[0])
+        signature = {
+            "index": tf.TensorSpec([], tf.int32),
+            "inputs": tf.TensorSpec(first.shape, tf.float32),
+            "target": tf.TensorSpec(examples[0].target.shape, tf.float32),
+            "valid": tf.TensorSpec(examples[0].valid.shape, tf.float32),
+        }
+        dataset = tf.data.Dataset.from_generator(self._elements, output_signature=signature)
+        self._examples = dataset if processor is None else dataset.cache()
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return -(-len(self.examples) // self.batch_size)
+
+    def _inputs(self, example: TrainingExample) -> np.ndarray:
+        if self.processor is None:
+            return np.asarray(example.encoded.embedding[0], np.float32)
+        return preprocess_image(self.processor, example.encoded.image)[0][0]
+
+    def _elements(self):
+        for index, example in enumerate(self.examples):
+            yield {"index": index, "inputs": self._inputs(example), "target": example.target, "valid": example.valid}
+
+    def epoch(self, epoch: int) -> tf.data.Dataset:
+        """The batches of one epoch; the same (seed, epoch) gives the same order and prompts, every time."""
+        shuffle_seed = int(np.random.default_rng([self.seed, epoch]).integers(2**31))
+
+        def prompts(step: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, ...]:
+            # A generator per batch, from (seed, epoch, step): no state carried between batches or iterations.
+            return self.sample_prompts(indices, np.random.default_rng([self.seed, epoch, int(step)]))
+
+        def with_prompts(step: tf.Tensor, batch: dict) -> dict:
+            points, labels, boxes, count = tf.numpy_function(
+                prompts, [step, batch["index"]], [tf.float32, tf.int32, tf.float32, tf.int32]
+            )
+            points.set_shape([None, MAX_POINTS, 2])
+            labels.set_shape([None, MAX_POINTS])
+            boxes.set_shape([None, 4])
+            count.set_shape([None])
+            return {**batch, "points": points, "labels": labels, "boxes": boxes, "point_count": count}
+
+        dataset = (
+            self._examples.shuffle(len(self.examples), seed=shuffle_seed, reshuffle_each_iteration=False)
+            .batch(self.batch_size)
+            .enumerate()
+            .map(with_prompts, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            .prefetch(tf.data.AUTOTUNE)
+        )
+        options = tf.data.Options()
+        # Every worker builds the same batches from the same seed and takes its share of each (the generator
+        # has no files to shard by).
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        return dataset.with_options(options)
