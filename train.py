@@ -7,7 +7,8 @@ embeddings. The best model by validation Dice is saved with save_pretrained in -
 `python app.py --model OUTPUT_DIR` serves it. Test-split Dice/IoU per prompt type and class, and the starting
 model's zero-shot numbers on the same split, go to OUTPUT_DIR/metrics.json and results.md, beside the training
 log and curves, example predictions and a model card. --push-to-hub publishes the folder (token from HF_TOKEN
-or your saved login, checked before training starts).
+or your saved login, checked before training starts). --resume continues an interrupted run from its last
+epoch. Every GPU of the machine is used (MirroredStrategy), or every machine that TF_CONFIG names.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output-dir", type=Path, default=Path("outputs/sam-breast-ultrasound"))
     parser.add_argument("--overwrite-output-dir", action="store_true", help="train into a folder that holds a model")
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=2, help="examples per device and step")
     parser.add_argument("--learning-rate", type=float, default=1e-5)
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0, help="split, prompt sampling and batch order")

@@ -81,9 +81,12 @@ class RunConfig:
 RESUMABLE_CHANGES = frozenset({"epochs", "early_stopping", "hub_model_id", "embedding_cache", "output_dir"})
 
 
-def prepare_data(config: RunConfig, say=print, reuse_split: bool = True) -> tuple[dict[str, list], str]:
+def prepare_data(
+    config: RunConfig, say=print, reuse_split: bool = True, write: bool = True
+) -> tuple[dict[str, list], str]:
     """Loaded examples per split: reused from output_dir/split.json when it exists and `reuse_split`,
-    otherwise drawn (seeded, stratified) and written there."""
+    otherwise drawn (seeded, stratified) and, if `write`, written there (a cluster's other workers draw the same
+    split and leave the file to the chief)."""
     root = resolve_dataset(config.dataset)
     dataset = find_examples(root)
     for warning in dataset.warnings:
@@ -104,7 +107,8 @@ def prepare_data(config: RunConfig, say=print, reuse_split: bool = True) -> tupl
         split = split_examples(
             [(item.example.name, item.example.label) for item in report.examples], config.split_fractions, config.seed
         )
-        write_split(split, split_path, seed=config.seed, fractions=config.split_fractions)
+        if write:
+            write_split(split, split_path, seed=config.seed, fractions=config.split_fractions)
     return {name: [by_name[n] for n in names] for name, names in split.items()}, summary
 
 
@@ -136,9 +140,7 @@ def _normalised(value):
     return list(value) if isinstance(value, tuple) else value
 
 
-def run(
-    config: RunConfig, say=print, *, resume: bool = False, strategy: tf.distribute.Strategy | None = None
-) -> dict:
+def run(config: RunConfig, say=print, *, resume: bool = False, strategy: tf.distribute.Strategy | None = None) -> dict:
     """Train, keep the best model by validation Dice, evaluate it on the test split; returns the metrics.
 
     `resume` continues the interrupted run in config.output_dir from its last finished epoch (weights,
@@ -150,19 +152,25 @@ def run(
     if resume:
         check_resumable(config, saved_settings(output))
     output.mkdir(parents=True, exist_ok=True)
-    loaded, dataset_summary = prepare_data(config, say, reuse_split=resume)
+    loaded, dataset_summary = prepare_data(config, say, reuse_split=resume, write=chief)
     say(f"training on {describe(strategy)}")
     with strategy.scope():
         model, processor = load_sam(config.model, mixed_precision=config.mixed_precision)
     predictor = SamPredictor(model, processor, cache_size=1)
     encoder_in_step = config.train_vision_encoder or not config.embedding_cache
-    say("computing image embeddings once (the vision encoder is frozen)…" if not encoder_in_step else
-        "computing validation and test embeddings (the encoder runs in every training step)…")
-    examples = {name: embed_examples(predictor, loaded[name]) for name in ("validation", "test")}
+
+    def embed(split: str) -> list[TrainingExample]:
+        # The vision encoder runs once per image here, seconds each on a CPU: a progress bar per split.
+        items = tqdm(loaded[split], desc=f"embedding {split} images", unit="image", leave=False)
+        return embed_examples(predictor, items)
+
     image_size = model.config.vision_config.image_size
-    examples["train"] = (
-        unembedded_examples(loaded["train"], image_size) if encoder_in_step else embed_examples(predictor, loaded["train"])
-    )
+    examples = {
+        # When the encoder runs in every step, training images are not embedded beforehand.
+        "train": unembedded_examples(loaded["train"], image_size) if encoder_in_step else embed("train"),
+        "validation": embed("validation"),
+        "test": embed("test"),
+    }
     zero_shot = evaluate(predictor, examples["test"])
 
     trainer = SamTrainer(

@@ -91,11 +91,17 @@ class SamPredictor:
         """How many times the prompt decoder graph was traced (one after the first click, then constant)."""
         return self._decoder.trace_count
 
-    def encode(self, image: ImageSource) -> EncodedImage:
-        """Load `image` and compute its embedding, or take it from the cache if this image was seen."""
-        pixels = load_image(image, max_pixels=self.max_pixels)
-        key = image_key(pixels)
-        return self.cache.get_or_compute(key, lambda: self._embed(key, pixels))
+    def encode(self, image: ImageSource, key: str | None = None) -> EncodedImage:
+        """Load `image` and compute its embedding, or take it from the cache if this image was seen.
+
+        `key`: the image's `EncodedImage.key` from an earlier call, to skip reading and hashing it again on a
+        cache hit (the app's clicks); the image is only read if the cache has let it go.
+        """
+        if key is None:
+            pixels = load_image(image, max_pixels=self.max_pixels)
+            key = image_key(pixels)
+            return self.cache.get_or_compute(key, lambda: self._embed(key, pixels))
+        return self.cache.get_or_compute(key, lambda: self._embed(key, load_image(image, max_pixels=self.max_pixels)))
 
     def _embed(self, key: str, pixels: np.ndarray) -> EncodedImage:
         pixel_values, resized = preprocess_image(self.processor, pixels)

@@ -24,6 +24,7 @@ MAX_UNDO = 50
 @dataclass(frozen=True)
 class Session:
     image: np.ndarray | None = None  # HxWx3 uint8 RGB
+    image_key: str | None = None  # the image's embedding-cache key, so clicks need not hash it again
     name: str = "image"  # stem of the uploaded file, for download names
     points: tuple[tuple[float, float], ...] = ()
     labels: tuple[int, ...] = ()
@@ -55,8 +56,8 @@ class Session:
         return None if self.prediction is None else self.prediction.low_res_logits[self.shown]
 
 
-def new_image(image: np.ndarray, name: str) -> Session:
-    return Session(image=image, name=name)
+def new_image(image: np.ndarray, name: str, image_key: str | None = None) -> Session:
+    return Session(image=image, name=name, image_key=image_key)
 
 
 def click(session: Session, x: float, y: float, mode: str) -> Session:
@@ -102,7 +103,9 @@ def undo(session: Session) -> Session:
 
 def clear(session: Session) -> Session:
     """Forget every prompt and mask, keep the image and ground truth."""
-    return Session(image=session.image, name=session.name, ground_truth=session.ground_truth)
+    return Session(
+        image=session.image, image_key=session.image_key, name=session.name, ground_truth=session.ground_truth
+    )
 
 
 def _push(session: Session, **changes) -> Session:

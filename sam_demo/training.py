@@ -67,8 +67,11 @@ class SamTrainer:
 
     def losses(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """Mean loss terms of one batch from `TrainingPipeline`, without a step (on the current device)."""
-        embeddings = self._embeddings(batch["inputs"])
-        return {name: tf.reduce_mean(values) for name, values in self._per_example(embeddings, batch).items()}
+        embeddings, weights = self._embeddings(batch["inputs"]), batch["weight"]
+        return {
+            name: tf.reduce_sum(values * weights) / tf.reduce_sum(weights)
+            for name, values in self._per_example(embeddings, batch).items()
+        }
 
     def train_epoch(self, dataset: tf.data.Dataset, on_step: Callable[[float], None] | None = None) -> float:
         """One optimiser step per batch of `dataset` (global batches); returns the mean training loss.
@@ -84,17 +87,21 @@ class SamTrainer:
 
     def _distributed_step(self, batch):
         terms = self.strategy.run(self._replica_step, args=(batch,))
-        return {name: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None) for name, value in terms.items()}
+        return {
+            name: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None) for name, value in terms.items()
+        }
 
     def _replica_step(self, batch):
-        # Replicas may hold unequal shares of the last batch (or none): divide by the global count.
-        local_count = tf.cast(tf.shape(batch["target"])[0], tf.float32)
-        global_count = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, local_count)
+        # Only real examples count (the last batch is filled up with weight-0 copies), on every replica.
+        weights = batch["weight"]
+        global_count = tf.distribute.get_replica_context().all_reduce(
+            tf.distribute.ReduceOp.SUM, tf.reduce_sum(weights)
+        )
         frozen_embeddings = None if self.train_vision_encoder else self._embeddings(batch["inputs"])
         with tf.GradientTape() as tape:
             embeddings = self._embeddings(batch["inputs"]) if frozen_embeddings is None else frozen_embeddings
             terms = {
-                name: tf.reduce_sum(values) / global_count
+                name: tf.reduce_sum(values * weights) / global_count
                 for name, values in self._per_example(embeddings, batch).items()
             }
             loss = self.optimizer.get_scaled_loss(terms["loss"]) if self.loss_scaling else terms["loss"]
@@ -113,7 +120,7 @@ class SamTrainer:
     def _per_example(self, embeddings: tf.Tensor, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """(B,) loss terms for the batch's prompts (all examples share one prompt kind: see PromptSampler)."""
         targets, valid = batch["target"], batch["valid"]
-        count = tf.reduce_max(batch["point_count"])  # the same for every example
+        count = tf.reduce_max(batch["point_count"])  # the same for every example of the batch
         sparse = self.sam.sparse_embeddings(batch["points"], batch["labels"], batch["boxes"], count == 0, count)
         masks, predicted_iou = self.sam.all_masks(
             embeddings, sparse, self.sam.no_mask_dense_embeddings(tf.shape(embeddings)[0])

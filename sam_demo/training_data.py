@@ -16,6 +16,7 @@ The pipeline is the keras-io SAM example's, done right:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,7 +44,7 @@ class TrainingExample:
     valid: np.ndarray  # (256, 256) float32: 1 over the image, 0 over the padding
 
 
-def embed_examples(predictor: SamPredictor, loaded: list[LoadedExample]) -> list[TrainingExample]:
+def embed_examples(predictor: SamPredictor, loaded: Iterable[LoadedExample]) -> list[TrainingExample]:
     """Run the vision encoder once per image (the predictor's own preprocessing) and prepare targets."""
     return [_training_example(item, predictor.encode(item.image)) for item in loaded]
 
@@ -98,8 +99,9 @@ class PromptSampler:
 
 
 class TrainingPipeline:
-    """Batches of {"index", "inputs", "target", "valid", "points", "labels", "boxes", "point_count"}.
+    """Batches of {"index", "inputs", "target", "valid", "weight", "points", "labels", "boxes", "point_count"}.
 
+    "weight" is 0 for the copies that fill up the last batch (they must not count), 1 otherwise.
     "inputs" are the cached embeddings (C, 64, 64), or with `processor` given, the (3, 1024, 1024) pixel values
     that the vision encoder takes (the notebook's way, and the way to train the encoder).
     """
@@ -127,6 +129,7 @@ class TrainingPipeline:
             "inputs": tf.TensorSpec(first.shape, tf.float32),
             "target": tf.TensorSpec(examples[0].target.shape, tf.float32),
             "valid": tf.TensorSpec(examples[0].valid.shape, tf.float32),
+            "weight": tf.TensorSpec([], tf.float32),
         }
         dataset = tf.data.Dataset.from_generator(self._elements, output_signature=signature)
         self._examples = dataset if processor is None else dataset.cache()
@@ -142,7 +145,13 @@ class TrainingPipeline:
 
     def _elements(self):
         for index, example in enumerate(self.examples):
-            yield {"index": index, "inputs": self._inputs(example), "target": example.target, "valid": example.valid}
+            yield {
+                "index": index,
+                "inputs": self._inputs(example),
+                "target": example.target,
+                "valid": example.valid,
+                "weight": 1.0,
+            }
 
     def epoch(self, epoch: int) -> tf.data.Dataset:
         """The batches of one epoch; the same (seed, epoch) gives the same order and prompts, every time."""
@@ -162,11 +171,16 @@ class TrainingPipeline:
             count.set_shape([None])
             return {**batch, "points": points, "labels": labels, "boxes": boxes, "point_count": count}
 
+        # The last batch is filled up with weight-0 copies, so every batch has the same static shape: one
+        # trace, and kernels for known shapes (measured 1.05 s instead of 0.7 s per ViT-B step with the batch
+        # size left unknown).
+        filler = self._examples.take(-len(self.examples) % self.batch_size).map(lambda e: {**e, "weight": 0.0})
         dataset = (
             self._examples.shuffle(len(self.examples), seed=shuffle_seed, reshuffle_each_iteration=False)
-            .batch(self.batch_size)
+            .concatenate(filler)
+            .batch(self.batch_size, drop_remainder=True)
             .enumerate()
-            .map(with_prompts, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            .map(with_prompts)
             .prefetch(tf.data.AUTOTUNE)
         )
         options = tf.data.Options()

@@ -8,6 +8,8 @@ embedding cache.
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from .viz import mask_to_png_array, overlay
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 THUMBNAIL_SIDE = 256
+MAX_DOWNLOADS = 256  # result folders kept for download (see write_downloads)
 DISCLAIMER = "**Research demo, not for clinical use.** It does not diagnose anything and must not inform care."
 # One encoder at a time: it already uses every CPU core, and each run holds the large model's activations
 # (several GB for ViT-L); a second concurrent run would only halve both runs' speed and double the memory.
@@ -85,8 +88,8 @@ class SegmentationApp:
         except ImageError as error:
             raise gr.Error(str(error), title="Cannot use this image") from error
         progress(0.0, desc="Computing the image embedding (once per image)…")
-        self.predictor.encode(image)
-        return self.render(sessions.new_image(image, name))
+        encoded = self.predictor.encode(image)
+        return self.render(sessions.new_image(encoded.image, name, encoded.key))
 
     def click(self, session: Session, mode: str, candidate_mode: str, event: gr.SelectData):
         x, y = event.index
@@ -136,7 +139,8 @@ class SegmentationApp:
 
     # --- model ---------------------------------------------------------------------------------------------
     def predict(self, session: Session, candidate_mode: str, mask_input: np.ndarray | None) -> Session:
-        encoded = self.predictor.encode(session.image)  # a cache hit unless many other images came since
+        # A cache hit unless many other images came since; the key saves hashing the image on every click.
+        encoded = self.predictor.encode(session.image, key=session.image_key)
         prediction = self.predictor.decode(
             encoded,
             points=list(session.points) or None,
@@ -191,12 +195,25 @@ class SegmentationApp:
         return "\n\n".join(lines)
 
     def write_downloads(self, session: Session, canvas: np.ndarray) -> tuple[str, str]:
-        folder = Path(tempfile.mkdtemp(dir=self.download_dir))
+        # One folder per distinct result (named by its content, so concurrent sessions never overwrite each
+        # other's files), and only the newest MAX_DOWNLOADS kept: a long-running Space must not fill its disk.
+        # Gradio copies what it serves into its own cache, which `delete_cache` empties.
+        mask_png = mask_to_png_array(session.shown_mask)
+        digest = hashlib.sha1(np.packbits(session.shown_mask).tobytes() + canvas.tobytes()).hexdigest()[:16]
+        folder = self.download_dir / digest
         mask_file = folder / f"{session.name}_mask.png"
         overlay_file = folder / f"{session.name}_overlay.png"
-        Image.fromarray(mask_to_png_array(session.shown_mask)).save(mask_file)
-        Image.fromarray(canvas).save(overlay_file)
+        if not (mask_file.exists() and overlay_file.exists()):
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(mask_png).save(mask_file)
+            Image.fromarray(canvas).save(overlay_file)
+            self._prune_downloads()
         return str(mask_file), str(overlay_file)
+
+    def _prune_downloads(self) -> None:
+        folders = sorted(self.download_dir.iterdir(), key=lambda folder: folder.stat().st_mtime, reverse=True)
+        for old in folders[MAX_DOWNLOADS:]:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _thumbnail(image: np.ndarray) -> np.ndarray:

@@ -27,3 +27,24 @@ def test_predictor_on_real_images(busi_dir, predictor):
     assert prompted >= 10
     if (busi_dir / "benign" / "benign (4)_mask_1.png").exists():
         assert any("benign (4)_mask_1.png" in skipped for skipped in report.skipped_masks)  # 555x465 on 416x416
+
+
+def test_training_and_evaluation_on_real_images(busi_dir, tiny_checkpoint, tmp_path):
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import train
+
+    output = tmp_path / "busi-run"
+    common = ["--model", str(tiny_checkpoint), "--dataset", str(busi_dir), "--output-dir", str(output)]
+    metrics = train.main([*common, "--epochs", "1", "--batch-size", "2", "--learning-rate", "1e-3"])
+    report = load_examples(find_examples(busi_dir))
+    assert sum(metrics["split_sizes"].values()) == len(report.examples)  # "normal" images left out
+    per_class = metrics["test"]["prompts"]["box"]["per_class"]
+    assert set(per_class) <= {"benign", "malignant"} and per_class
+    assert "left out" in metrics["dataset"] or not report.left_out
+    results = train.main(["--evaluate-only", *common, "--base-model", str(tiny_checkpoint)])
+    assert results["test_size"] == metrics["split_sizes"]["test"]  # the run's own split, reused
+    assert json.loads((output / "evaluation.json").read_text())["zero_shot_test"] is None

@@ -240,3 +240,46 @@ def test_uncached_route_from_the_command_line(finished_run, tmp_path):
     )
     assert metrics["config"]["embedding_cache"] is False
     assert (tmp_path / "uncached" / "model.safetensors").is_file()
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(finished_run, tmp_path, monkeypatch):
+    from sam_demo.training import SamTrainer
+
+    _, reference, _, args = finished_run  # 3 epochs without a break
+    output = tmp_path / "interrupted"
+    args = [*args[: args.index("--output-dir")], "--output-dir", str(output), *args[args.index("--output-dir") + 2 :]]
+    real_epoch, calls = SamTrainer.train_epoch, []
+
+    def interrupted_in_epoch_3(self, *a, **k):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # Ctrl-C, a preempted machine...
+        return real_epoch(self, *a, **k)
+
+    monkeypatch.setattr(SamTrainer, "train_epoch", interrupted_in_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        train.main(args)
+    monkeypatch.setattr(SamTrainer, "train_epoch", real_epoch)
+
+    with pytest.raises(SystemExit, match="--resume"):  # a plain rerun does not overwrite the model of epoch 1-2
+        train.main(args)
+    metrics = train.main(["--resume", "--output-dir", str(output)])  # the run's own settings
+    expected = json.loads((reference / "metrics.json").read_text())
+    for row, reference_row in zip(metrics["history"], expected["history"], strict=True):
+        assert row["train_loss"] == pytest.approx(reference_row["train_loss"], rel=1e-5)
+        assert row["val_dice"] == pytest.approx(reference_row["val_dice"], rel=1e-5)
+    assert metrics["best_epoch"] == expected["best_epoch"]
+    with (output / "training_log.csv").open() as file:
+        assert [int(row["epoch"]) for row in csv.DictReader(file)] == [1, 2, 3]
+
+    longer = train.main(["--resume", "--output-dir", str(output), "--epochs", "4"])  # more epochs later
+    assert [row["epoch"] for row in longer["history"]] == [1, 2, 3, 4]
+    assert longer["history"][:3] == metrics["history"]
+
+
+def test_resume_refuses_other_settings_and_missing_checkpoints(finished_run, tmp_path):
+    _, output, _, _ = finished_run
+    with pytest.raises(SystemExit, match=r"--learning-rate 0\.5 \(the run used 0\.01\)"):
+        train.main(["--resume", "--output-dir", str(output), "--learning-rate", "0.5"])
+    with pytest.raises(SystemExit, match="no training checkpoint"):
+        train.main(["--resume", "--output-dir", str(tmp_path / "nothing-here")])

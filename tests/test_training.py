@@ -38,8 +38,11 @@ def test_pipeline_batches_shapes_and_prompts(phantom_examples):
     examples = embed_examples(SamPredictor(model, processor), list(phantom_examples[:5]))
     pipeline = TrainingPipeline(examples, batch_size=2, seed=3, point_share=0.5)
     batches = list(pipeline.epoch(1))
-    assert [len(b["index"]) for b in batches] == [2, 2, 1] and pipeline.steps_per_epoch == 3
-    assert sorted(np.concatenate([b["index"].numpy() for b in batches]).tolist()) == [0, 1, 2, 3, 4]
+    # Every batch has the static shape; the last one is filled up with a copy that does not count.
+    assert [len(b["index"]) for b in batches] == [2, 2, 2] and pipeline.steps_per_epoch == 3
+    weights = np.concatenate([b["weight"].numpy() for b in batches])
+    assert weights.tolist() == [1, 1, 1, 1, 1, 0]
+    assert sorted(np.concatenate([b["index"].numpy() for b in batches])[:5].tolist()) == [0, 1, 2, 3, 4]
     for batch in batches:
         assert batch["inputs"].shape[1:] == (32, 64, 64) and batch["target"].shape[1:] == (256, 256)
         count = batch["point_count"].numpy()
@@ -82,9 +85,7 @@ def test_pixel_pipeline_preprocesses_each_image_once(phantom_examples, monkeypat
     assert all(e.encoded.embedding is None for e in examples)
     calls = []
     real = sam_demo.training_data.preprocess_image
-    monkeypatch.setattr(
-        sam_demo.training_data, "preprocess_image", lambda *args: calls.append(1) or real(*args)
-    )
+    monkeypatch.setattr(sam_demo.training_data, "preprocess_image", lambda *args: calls.append(1) or real(*args))
     pipeline = TrainingPipeline(examples, batch_size=2, seed=0, processor=processor)
     calls.clear()  # the signature's probe
     for epoch in (1, 2, 3):
@@ -126,7 +127,7 @@ def test_training_lowers_the_loss_and_raises_validation_dice(phantom_examples):
     examples = embed_examples(predictor, list(phantom_examples))
     train, validation = examples[:7], examples[7:]
     encoder_before = [w.numpy().copy() for w in model.vision_encoder.weights[:3]]
-    # A tiny model with a random encoder needs a high learning rate and many small epochs (0.3 s each).
+    # A tiny model with a random encoder needs a high learning rate and many small epochs.
     trainer = SamTrainer(model, learning_rate=1e-2)
     pipeline = TrainingPipeline(train, batch_size=4, seed=0, point_share=0.2)
     before = mean_scores(predictor, validation)

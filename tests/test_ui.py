@@ -1,6 +1,7 @@
 """The app's handlers, called directly (as Gradio calls them) on a tiny model loaded from disk."""
 
 import io
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -164,3 +165,30 @@ def test_bad_clicks_warn_and_keep_the_session(app):
 def test_banner_says_when_weights_are_not_fine_tuned():
     assert "not fine-tuned" in model_banner("facebook/sam-vit-large")
     assert "not fine-tuned" not in model_banner("someone/sam-busi")
+
+
+def test_clicks_do_not_hash_the_image_again(app, monkeypatch):
+    import sam_demo.predictor
+
+    state = loaded(app)["session"]
+    hashed = []
+    real = sam_demo.predictor.image_key
+    monkeypatch.setattr(sam_demo.predictor, "image_key", lambda image: hashed.append(1) or real(image))
+    for x in (120, 130, 140):
+        state = outputs(app.click(state, sessions.POSITIVE, sessions.AUTO, select(x, 200)))["session"]
+    assert hashed == [] and state.prediction is not None
+
+
+def test_downloads_are_bounded_and_shared_by_identical_results(app, monkeypatch):
+    import sam_demo.ui
+
+    monkeypatch.setattr(sam_demo.ui, "MAX_DOWNLOADS", 3)
+    state = loaded(app)["session"]
+    files = []
+    for x in (100, 110, 120, 130, 140):
+        result = outputs(app.click(sessions.clear(state), sessions.POSITIVE, sessions.AUTO, select(x, 200)))
+        files.append(result["mask_file"])
+    again = outputs(app.click(sessions.clear(state), sessions.POSITIVE, sessions.AUTO, select(140, 200)))
+    assert again["mask_file"] == files[-1]  # the same result is not written twice
+    assert len(list(app.download_dir.iterdir())) <= 3
+    assert Path(files[-1]).is_file()
