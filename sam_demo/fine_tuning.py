@@ -27,10 +27,10 @@ from .checkpoints import (
     saved_settings,
 )
 from .data import DatasetError, find_examples, load_examples, read_split, resolve_dataset, split_examples, write_split
+from .distribution import describe, is_chief, training_strategy
 from .evaluation import evaluate, mean_scores, predict_with
 from .masks import dice, mask_box
 from .model import load_sam
-from .distribution import describe, is_chief, training_strategy
 from .model_card import ModelCardInputs, metrics_table, plot_training_curves, render_model_card
 from .predictor import SamPredictor
 from .training import SamTrainer
@@ -158,18 +158,16 @@ def run(config: RunConfig, say=print, *, resume: bool = False, strategy: tf.dist
         model, processor = load_sam(config.model, mixed_precision=config.mixed_precision)
     predictor = SamPredictor(model, processor, cache_size=1)
     encoder_in_step = config.train_vision_encoder or not config.embedding_cache
-
-    def embed(split: str) -> list[TrainingExample]:
-        # The vision encoder runs once per image here, seconds each on a CPU: a progress bar per split.
-        items = tqdm(loaded[split], desc=f"embedding {split} images", unit="image", leave=False)
-        return embed_examples(predictor, items)
-
     image_size = model.config.vision_config.image_size
     examples = {
         # When the encoder runs in every step, training images are not embedded beforehand.
-        "train": unembedded_examples(loaded["train"], image_size) if encoder_in_step else embed("train"),
-        "validation": embed("validation"),
-        "test": embed("test"),
+        "train": (
+            unembedded_examples(loaded["train"], image_size)
+            if encoder_in_step
+            else _embed_split(predictor, loaded, "train")
+        ),
+        "validation": _embed_split(predictor, loaded, "validation"),
+        "test": _embed_split(predictor, loaded, "test"),
     }
     zero_shot = evaluate(predictor, examples["test"])
 
@@ -252,6 +250,12 @@ def run(config: RunConfig, say=print, *, resume: bool = False, strategy: tf.dist
     }
     write_reports(config, metrics, best, test)
     return metrics
+
+
+def _embed_split(predictor: SamPredictor, loaded: dict[str, list], split: str) -> list[TrainingExample]:
+    # The vision encoder runs once per image here, seconds each on a CPU: a progress bar per split.
+    items = tqdm(loaded[split], desc=f"embedding {split} images", unit="image", leave=False)
+    return embed_examples(predictor, items)
 
 
 def write_reports(config: RunConfig, metrics: dict, predictor: SamPredictor, test: list[TrainingExample]) -> None:

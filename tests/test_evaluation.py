@@ -7,7 +7,7 @@ from sam_demo import evaluation
 from sam_demo.data import find_examples, load_examples, write_phantom_dataset
 from sam_demo.evaluation import PROMPT_TYPES, evaluate, iou_calibration
 from sam_demo.masks import dice
-from sam_demo.training import embed_examples
+from sam_demo.training_data import embed_examples
 
 
 @pytest.fixture(scope="module")

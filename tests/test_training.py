@@ -1,4 +1,4 @@
-"""The tf.data pipeline and SamTrainer on phantoms with a tiny SAM: it learns, and the embedding cache changes nothing."""
+"""The tf.data pipeline and SamTrainer on phantoms with a tiny SAM: it learns; the embedding cache changes nothing."""
 
 import numpy as np
 import pytest
