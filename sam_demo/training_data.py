@@ -171,9 +171,8 @@ class TrainingPipeline:
             count.set_shape([None])
             return {**batch, "points": points, "labels": labels, "boxes": boxes, "point_count": count}
 
-        # The last batch is filled up with weight-0 copies, so every batch has the same static shape: one
-        # trace, and kernels for known shapes (measured 1.05 s instead of 0.7 s per ViT-B step with the batch
-        # size left unknown).
+        # The last batch is filled up with weight-0 copies, so every batch has the same static shape: the step
+        # is traced once (seconds per trace), and a strategy's replicas always get equal shares.
         filler = self._examples.take(-len(self.examples) % self.batch_size).map(lambda e: {**e, "weight": 0.0})
         dataset = (
             self._examples.shuffle(len(self.examples), seed=shuffle_seed, reshuffle_each_iteration=False)
