@@ -30,7 +30,7 @@ from .data import DatasetError, find_examples, load_examples, read_split, resolv
 from .distribution import describe, is_chief, training_strategy
 from .evaluation import evaluate, mean_scores, predict_with
 from .masks import dice, mask_box
-from .model import load_sam
+from .model import load_sam, vision_encoder_fingerprint
 from .model_card import ModelCardInputs, metrics_table, plot_training_curves, render_model_card
 from .predictor import SamPredictor
 from .training import SamTrainer
@@ -166,7 +166,12 @@ def run(config: RunConfig, say=print, *, resume: bool = False, strategy: tf.dist
             if encoder_in_step
             else _embed_split(predictor, loaded, "train")
         ),
-        "validation": _embed_split(predictor, loaded, "validation"),
+        # A trained encoder changes every epoch, so validation images are embedded after each one instead.
+        "validation": (
+            unembedded_examples(loaded["validation"], image_size)
+            if config.train_vision_encoder
+            else _embed_split(predictor, loaded, "validation")
+        ),
         "test": _embed_split(predictor, loaded, "test"),
     }
     zero_shot = evaluate(predictor, examples["test"])
@@ -332,12 +337,18 @@ def evaluate_only(config: RunConfig, base_model: str | None, say=print) -> dict:
     config.output_dir.mkdir(parents=True, exist_ok=True)
     loaded, dataset_summary = prepare_data(config, say)
     results: dict = {"model": config.model, "dataset": dataset_summary, "test_size": len(loaded["test"])}
+    embedded: tuple[str, list[TrainingExample]] | None = None  # (encoder fingerprint, test examples)
     for key, name in (("test", config.model), ("zero_shot_test", base_model)):
         if name is None or (key == "zero_shot_test" and name == config.model):
             results[key] = None
             continue
         predictor = SamPredictor(*load_sam(name), cache_size=1)
-        results[key] = evaluate(predictor, embed_examples(predictor, loaded["test"]))
+        # A model fine-tuned with its encoder frozen has the base model's encoder: embed each image once.
+        fingerprint = vision_encoder_fingerprint(predictor.model)
+        if embedded is None or embedded[0] != fingerprint:
+            embedded = fingerprint, embed_examples(predictor, loaded["test"])
+        results[key] = evaluate(predictor, embedded[1])
+        del predictor  # one model in memory at a time
     (config.output_dir / "evaluation.json").write_text(json.dumps(results, indent=2))
     table = metrics_table(results["test"], results["zero_shot_test"])
     (config.output_dir / "evaluation.md").write_text(table + "\n")

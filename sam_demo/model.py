@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 import tf_keras
 from huggingface_hub.errors import (
@@ -87,6 +89,15 @@ def load_sam(
     if mixed_precision:
         _keep_float32(model.prompt_encoder, model.mask_decoder)
     return model, processor
+
+
+def vision_encoder_fingerprint(model: TFSamModel) -> str:
+    """A hash of the vision encoder's weights: equal fingerprints give equal image embeddings."""
+    digest = hashlib.sha1()
+    for weight in model.vision_encoder.weights:
+        digest.update(weight.name.split("/", 1)[-1].encode())  # without the model's own name scope
+        digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
+    return digest.hexdigest()
 
 
 # Mixed precision applies to the vision encoder, where nearly all the compute is. The prompt encoder and mask

@@ -67,11 +67,7 @@ class SamTrainer:
 
     def losses(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """Mean loss terms of one batch from `TrainingPipeline`, without a step (on the current device)."""
-        embeddings, weights = self._embeddings(batch["inputs"]), batch["weight"]
-        return {
-            name: tf.reduce_sum(values * weights) / tf.reduce_sum(weights)
-            for name, values in self._per_example(embeddings, batch).items()
-        }
+        return self._weighted_means(batch, tf.reduce_sum(batch["weight"]))
 
     def train_epoch(self, dataset: tf.data.Dataset, on_step: Callable[[float], None] | None = None) -> float:
         """One optimiser step per batch of `dataset` (global batches); returns the mean training loss.
@@ -93,23 +89,23 @@ class SamTrainer:
 
     def _replica_step(self, batch):
         # Only real examples count (the last batch is filled up with weight-0 copies), on every replica.
-        weights = batch["weight"]
         global_count = tf.distribute.get_replica_context().all_reduce(
-            tf.distribute.ReduceOp.SUM, tf.reduce_sum(weights)
+            tf.distribute.ReduceOp.SUM, tf.reduce_sum(batch["weight"])
         )
-        frozen_embeddings = None if self.train_vision_encoder else self._embeddings(batch["inputs"])
+        # A frozen encoder's variables are not trainable, so the tape does not record it.
         with tf.GradientTape() as tape:
-            embeddings = self._embeddings(batch["inputs"]) if frozen_embeddings is None else frozen_embeddings
-            terms = {
-                name: tf.reduce_sum(values * weights) / global_count
-                for name, values in self._per_example(embeddings, batch).items()
-            }
+            terms = self._weighted_means(batch, global_count)
             loss = self.optimizer.get_scaled_loss(terms["loss"]) if self.loss_scaling else terms["loss"]
         gradients = tape.gradient(loss, self.variables)
         if self.loss_scaling:
             gradients = self.optimizer.get_unscaled_gradients(gradients)
         self.optimizer.apply_gradients(zip(gradients, self.variables))
         return terms
+
+    def _weighted_means(self, batch: dict[str, tf.Tensor], count: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Each loss term summed over the batch's real examples (weight 1, not the filler) and divided by count."""
+        per_example = self._per_example(self._embeddings(batch["inputs"]), batch)
+        return {name: tf.reduce_sum(values * batch["weight"]) / count for name, values in per_example.items()}
 
     def _embeddings(self, inputs: tf.Tensor) -> tf.Tensor:
         """(B, C, 64, 64) float32: cached embeddings pass through; pixel values go through the vision encoder."""

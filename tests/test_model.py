@@ -82,3 +82,13 @@ def test_random_architectures_are_deterministic():
         assert (left.numpy() == right.numpy()).all()
     with pytest.raises(ValueError, match="tiny, base, large, huge"):
         sam_architecture("gigantic")
+
+
+def test_vision_encoder_fingerprint_tells_encoders_apart(tiny_checkpoint):
+    from sam_demo.model import load_sam, tiny_sam, vision_encoder_fingerprint
+
+    loaded, _ = load_sam(tiny_checkpoint)
+    again, _ = load_sam(tiny_checkpoint)
+    other, _ = tiny_sam(seed=9)
+    assert vision_encoder_fingerprint(loaded) == vision_encoder_fingerprint(again)
+    assert vision_encoder_fingerprint(loaded) != vision_encoder_fingerprint(other)

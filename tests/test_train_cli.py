@@ -283,3 +283,27 @@ def test_resume_refuses_other_settings_and_missing_checkpoints(finished_run, tmp
         train.main(["--resume", "--output-dir", str(output), "--learning-rate", "0.5"])
     with pytest.raises(SystemExit, match="no training checkpoint"):
         train.main(["--resume", "--output-dir", str(tmp_path / "nothing-here")])
+
+
+def test_evaluate_only_embeds_each_image_once_when_the_encoder_is_shared(finished_run, tiny_checkpoint, monkeypatch):
+    from sam_demo.predictor import SamPredictor as Predictor
+
+    dataset, output, _, _ = finished_run  # fine-tuned from tiny_checkpoint with the encoder frozen
+    runs = []
+    real = Predictor.embed_pixels
+    monkeypatch.setattr(Predictor, "embed_pixels", lambda self, pixels: runs.append(1) or real(self, pixels))
+    results = train.main(
+        [
+            "--evaluate-only",
+            "--model",
+            str(output),
+            "--base-model",
+            str(tiny_checkpoint),
+            "--dataset",
+            str(dataset),
+            "--output-dir",
+            str(output),
+        ]
+    )
+    assert results["zero_shot_test"] is not None and results["test"] is not None
+    assert len(runs) == results["test_size"]
