@@ -3,8 +3,9 @@
     python train.py --dataset PATH_OR_ARCHIVE --output-dir outputs/run1 [--model facebook/sam-vit-large] ...
 
 The vision and prompt encoders stay frozen; each image is embedded once and every epoch trains on the cached
-embeddings. The best model by validation Dice is saved with save_pretrained in --output-dir, so that
-`python app.py --model OUTPUT_DIR` serves it. Test-split Dice/IoU per prompt type and class, and the starting
+embeddings. The best model by validation Dice is saved in --output-dir in the Hub's PyTorch layout
+(model.safetensors, config, processor config), so that `python app.py --model OUTPUT_DIR` serves it and PyTorch
+transformers' SamModel loads it. Test-split Dice/IoU per prompt type and class, and the starting
 model's zero-shot numbers on the same split, go to OUTPUT_DIR/metrics.json and results.md, beside the training
 log and curves, example predictions and a model card. --push-to-hub publishes the folder (token from HF_TOKEN
 or your saved login, checked before training starts). --resume continues an interrupted run from its last

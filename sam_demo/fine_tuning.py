@@ -30,7 +30,7 @@ from .data import DatasetError, find_examples, load_examples, read_split, resolv
 from .distribution import describe, is_chief, training_strategy
 from .evaluation import evaluate, mean_scores, predict_with
 from .masks import dice, mask_box
-from .model import load_sam, vision_encoder_fingerprint
+from .model import load_sam, save_sam, vision_encoder_fingerprint
 from .model_card import ModelCardInputs, metrics_table, plot_training_curves, render_model_card
 from .predictor import SamPredictor
 from .training import SamTrainer
@@ -225,8 +225,7 @@ def run(config: RunConfig, say=print, *, resume: bool = False, strategy: tf.dist
         if validation["dice"] > progress.best_dice:
             progress.best_dice, progress.best_epoch, progress.stale_epochs = validation["dice"], epoch, 0
             if chief:
-                model.save_pretrained(output, safe_serialization=True)
-                processor.save_pretrained(output)
+                save_sam(model, processor, output)
         else:
             progress.stale_epochs += 1
         checkpoint.save(progress, config.settings())

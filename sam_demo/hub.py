@@ -18,13 +18,13 @@ from huggingface_hub.errors import OfflineModeIsEnabled
 
 logger = logging.getLogger(__name__)
 
-# The same names as `sam_demo.model.WEIGHT_FILES` (a test keeps them equal); repeated so that publishing a folder
-# does not import TensorFlow.
+# The same names as `sam_demo.weight_files.WEIGHT_FILES` (a test keeps them equal); repeated so that publishing a
+# folder does not import TensorFlow.
 WEIGHT_FILES = (
-    "tf_model.h5",
     "model.safetensors",
-    "tf_model.h5.index.json",
     "model.safetensors.index.json",
+    "tf_model.h5",
+    "tf_model.h5.index.json",
 )
 # Training checkpoints (for resuming) and half-written files stay on disk; the Hub gets the finished model only.
 IGNORE_PATTERNS = ["checkpoints/**", "*.partial*"]

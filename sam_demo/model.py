@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -12,15 +13,18 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 import tf_keras
+from huggingface_hub import hf_hub_download
 from huggingface_hub.errors import (
+    EntryNotFoundError,
     GatedRepoError,
+    HfHubHTTPError,
     LocalEntryNotFoundError,
     OfflineModeIsEnabled,
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
 from requests.exceptions import ConnectionError as RequestsConnectionError
-from requests.exceptions import HTTPError
+from requests.exceptions import RequestException, Timeout
 from transformers import (
     SamConfig,
     SamImageProcessor,
@@ -31,14 +35,19 @@ from transformers import (
     TFSamModel,
 )
 
-DEFAULT_MODEL_ID = "facebook/sam-vit-large"
-
-WEIGHT_FILES = (
-    "tf_model.h5",
-    "model.safetensors",
-    "tf_model.h5.index.json",
-    "model.safetensors.index.json",
+from .weight_files import (
+    SAFETENSORS,
+    WEIGHT_FILES,
+    WeightFileError,
+    find_weight_file,
+    load_weights,
+    save_pytorch_weights,
 )
+
+DEFAULT_MODEL_ID = "facebook/sam-vit-large"
+CONFIG_FILE = "config.json"
+PROCESSOR_FILE = "preprocessor_config.json"  # transformers 4 and Meta's repos
+NESTED_PROCESSOR_FILE = "processor_config.json"  # transformers 5
 
 # Vision-encoder sizes of Meta's released checkpoints; the prompt encoder and mask decoder are the same for all.
 ARCHITECTURES = {
@@ -62,7 +71,9 @@ def load_sam(
 ) -> tuple[TFSamModel, SamProcessor]:
     """Load a TF SAM model and its processor from a Hub repo id or a local checkpoint folder.
 
-    `token` defaults to `HF_TOKEN` or the saved `huggingface-cli login` (huggingface_hub's own lookup).
+    Reads every layout a SAM checkpoint comes in (see `sam_demo.weight_files`): PyTorch-layout safetensors, as in
+    Meta's repos and what `train.py` saves, single or sharded; and the TF layouts (safetensors, `tf_model.h5`).
+    `token` defaults to `HF_TOKEN` or the saved `hf auth login` (huggingface_hub's own lookup).
     `mixed_precision` ("float16" or "bfloat16") runs the vision encoder in that dtype with float32 weights
     (see `MIXED_PRECISION`); None keeps everything float32.
     Raises `ModelLoadError` with an actionable message when the checkpoint cannot be had.
@@ -70,25 +81,43 @@ def load_sam(
     source = str(name_or_path)
     local_dir = Path(source).expanduser()
     if local_dir.is_dir():
-        _check_checkpoint_dir(local_dir)
-        source = str(local_dir)
+        folder = local_dir
     elif local_dir.exists():
         raise ModelLoadError(f"{source} is a file; pass the folder that holds config.json and the weights.")
     elif _looks_like_path(source):
         raise ModelLoadError(f"No such checkpoint folder: {local_dir.resolve()}")
+    else:
+        try:
+            folder = _download_checkpoint(source, revision=revision, token=token, local_files_only=local_files_only)
+        except (HfHubHTTPError, OSError, ValueError, RequestException) as error:
+            raise ModelLoadError(_explain_hub_error(source, error)) from None
+    config, weight_file = _check_checkpoint_dir(folder)
 
-    kwargs = dict(revision=revision, token=token, local_files_only=local_files_only)
+    with _built_with_policy(mixed_precision):
+        model = TFSamModel(config)
+        model.build_in_name_scope()
     try:
-        with _built_with_policy(mixed_precision):
-            model = TFSamModel.from_pretrained(source, **kwargs)
-        processor = _load_processor(source, kwargs)
-    except OSError as error:
-        raise ModelLoadError(_explain_hub_error(source, error)) from error
-    if model.config.model_type != "sam":
-        raise ModelLoadError(f"{source} is a '{model.config.model_type}' model, not a SAM checkpoint.")
+        load_weights(model, weight_file)
+    except WeightFileError as error:
+        raise ModelLoadError(str(error)) from error
     if mixed_precision:
         _keep_float32(model.prompt_encoder, model.mask_decoder)
-    return model, processor
+    return model, _load_processor(folder)
+
+
+def save_sam(model: TFSamModel, processor: SamProcessor, folder: Path) -> None:
+    """Save a checkpoint as the Hub holds SAM: PyTorch-layout `model.safetensors`, config and processor config.
+
+    PyTorch `SamModel.from_pretrained` (transformers 4.x and 5.x) and `load_sam` both read it. The weights are
+    written to a temporary file and renamed, so an interruption never leaves a torn `model.safetensors`.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_pytorch_weights(model, folder / SAFETENSORS)
+    config = copy.deepcopy(model.config)
+    config.architectures = ["SamModel"]  # the Hub's widgets and PyTorch users look for the PyTorch class
+    config.save_pretrained(folder)
+    processor.save_pretrained(folder)
 
 
 def vision_encoder_fingerprint(model: TFSamModel) -> str:
@@ -133,61 +162,105 @@ def _looks_like_path(source: str) -> bool:
     return source.startswith((".", "/", "~")) or source.count("/") > 1 or os.sep != "/" and os.sep in source
 
 
-def _check_checkpoint_dir(folder: Path) -> None:
-    config_file = folder / "config.json"
+def _download_checkpoint(repo_id: str, **hub_options) -> Path:
+    """Download a Hub checkpoint's config, processor config and one set of weights; return its snapshot folder."""
+    folder = Path(hf_hub_download(repo_id, CONFIG_FILE, **hub_options)).parent
+    for name in (PROCESSOR_FILE, NESTED_PROCESSOR_FILE):
+        _download_if_present(repo_id, name, **hub_options)
+    for name in WEIGHT_FILES:  # the first one the repo has: Meta's repos hold several copies of the same weights
+        weights = _download_if_present(repo_id, name, **hub_options)
+        if weights is None:
+            continue
+        if name.endswith(".index.json"):
+            for shard in sorted(set(_read_json(Path(weights)).get("weight_map", {}).values())):
+                hf_hub_download(repo_id, shard, **hub_options)
+        break
+    return folder
+
+
+def _download_if_present(repo_id: str, filename: str, **hub_options) -> str | None:
+    try:
+        return hf_hub_download(repo_id, filename, **hub_options)
+    except EntryNotFoundError:  # also when offline and this file is not in the cache
+        return None
+
+
+def _check_checkpoint_dir(folder: Path) -> tuple[SamConfig, Path]:
+    config_file = folder / CONFIG_FILE
     if not config_file.is_file():
         raise ModelLoadError(f"{folder} is not a SAM checkpoint: it has no config.json.")
-    try:
-        model_type = json.loads(config_file.read_text()).get("model_type")
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ModelLoadError(f"{config_file} is not valid JSON: {error}") from error
+    model_type = _read_json(config_file).get("model_type")
     if model_type != "sam":
         raise ModelLoadError(f"{folder} is not a SAM checkpoint: config.json says model_type={model_type!r}.")
-    if not any((folder / name).is_file() for name in WEIGHT_FILES):
+    weight_file = find_weight_file(folder)
+    if weight_file is None:
         raise ModelLoadError(
-            f"{folder} has a SAM config.json but no weights (expected one of: {', '.join(WEIGHT_FILES)})."
+            f"{folder} has a SAM config.json but no weights (expected one of: {', '.join(WEIGHT_FILES)}). "
+            "PyTorch's older pytorch_model.bin is a pickle that only torch can read: convert it once with PyTorch "
+            "transformers, SamModel.from_pretrained(OLD).save_pretrained(NEW), and pass NEW."
         )
-
-
-def _load_processor(source: str, kwargs: dict) -> SamProcessor:
     try:
-        return SamProcessor.from_pretrained(source, **kwargs)
-    except OSError:
+        config = SamConfig.from_pretrained(folder)
+    except (OSError, ValueError, TypeError) as error:
+        raise ModelLoadError(f"{config_file} does not describe a SAM model: {error}") from error
+    return config, weight_file
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        content = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ModelLoadError(f"{path} is not valid JSON: {error}") from error
+    if not isinstance(content, dict):
+        raise ModelLoadError(f"{path} is not a JSON object.")
+    return content
+
+
+def _load_processor(folder: Path) -> SamProcessor:
+    flat, nested = folder / PROCESSOR_FILE, folder / NESTED_PROCESSOR_FILE
+    source = flat if flat.is_file() else nested if nested.is_file() else None
+    if source is None:
         # Every SAM release uses the same preprocessing, so a checkpoint without a processor config
         # (e.g. weights saved without it) still works with the defaults.
-        if Path(source).is_dir():
-            return SamProcessor(SamImageProcessor())
-        raise
+        return SamProcessor(SamImageProcessor())
+    settings = _read_json(source)
+    if source == nested:  # transformers 5 nests the image processor's settings
+        settings = settings.get("image_processor") or {}
+    try:
+        return SamProcessor(SamImageProcessor.from_dict(settings))
+    except (ValueError, TypeError, AttributeError) as error:
+        raise ModelLoadError(f"{source} is not a valid SAM processor config: {error}") from error
 
 
-def _explain_hub_error(source: str, error: OSError) -> str:
-    cause = error.__cause__
+def _explain_hub_error(source: str, error: Exception) -> str:
     local_hint = (
         "To use a checkpoint on disk, pass its folder (the one holding config.json), "
         f"e.g. --model ./{source.split('/')[-1]}."
     )
-    if isinstance(cause, GatedRepoError):
+    # Order matters: huggingface_hub's errors subclass one another (a gated repo is a "not found" repo,
+    # a missing cache entry is an HTTP error).
+    if isinstance(error, GatedRepoError):
         return (
             f"{source} is gated or private and your token has no access: accept its terms on the Hub "
             "or pass a token (HF_TOKEN)."
         )
-    if isinstance(cause, RepositoryNotFoundError):
+    if isinstance(error, RepositoryNotFoundError):
         return (
             f"Model repo {source} was not found on the Hugging Face Hub. Check the id; if it is private, "
-            f"set HF_TOKEN or run `huggingface-cli login`. No local folder named {source} exists either."
+            f"set HF_TOKEN or run `hf auth login`. No local folder named {source} exists either."
         )
-    if isinstance(cause, RevisionNotFoundError):
+    if isinstance(error, RevisionNotFoundError):
         return f"{source} has no revision (branch, tag or commit) named as requested."
-    if isinstance(cause, (LocalEntryNotFoundError, OfflineModeIsEnabled, RequestsConnectionError)) or (
-        "offline" in str(error).lower() or "connect" in str(error).lower()
-    ):
+    if isinstance(error, (LocalEntryNotFoundError, OfflineModeIsEnabled, RequestsConnectionError, Timeout)):
         return (
             f"Cannot download {source}: the Hugging Face Hub is unreachable (or offline mode is on) and no copy "
             f"is cached. {local_hint}"
         )
-    if isinstance(cause, HTTPError):
-        return f"The Hub refused {source}: {cause}"
-    return f"Cannot load {source}: {error}"
+    if isinstance(error, EntryNotFoundError):
+        return f"{source} is not a SAM checkpoint: the repo has no config.json."
+    if isinstance(error, HfHubHTTPError):
+        return f"The Hub refused {source}: {error}"
+    return f"Cannot load {source}: {type(error).__name__}: {error}"
 
 
 def tiny_sam(seed: int = 0) -> tuple[TFSamModel, SamProcessor]:

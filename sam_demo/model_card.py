@@ -203,8 +203,9 @@ model; only the mask decoder (including its IoU head, which predicts how good ea
 The model is prompted: give it a box around the lesion or points on it, and it returns the lesion's mask with a
 predicted IoU. It does not find lesions on its own.
 
-The weights are an ordinary `transformers` checkpoint (`TFSamModel` with its `SamProcessor`), trained with
-TensorFlow."""
+The weights are an ordinary `transformers` SAM checkpoint in the Hub's PyTorch layout (`model.safetensors` with
+its `SamProcessor` config), trained with TensorFlow: PyTorch `SamModel` and this project's TensorFlow code both load
+them."""
 
 
 def _usage(card: ModelCardInputs) -> str:
@@ -213,7 +214,26 @@ def _usage(card: ModelCardInputs) -> str:
     return f"""\
 ## How to use
 
-With the `sam_demo` package of the project that trained it:
+With PyTorch `transformers` (4.x or 5.x):
+
+```python
+import torch
+from PIL import Image
+from transformers import SamModel, SamProcessor
+
+model = SamModel.from_pretrained("{source}").eval()
+processor = SamProcessor.from_pretrained("{source}")
+
+image = Image.open("ultrasound.png").convert("RGB")
+inputs = processor(image, input_boxes=[[[195, 150, 292, 222]]], return_tensors="pt")  # (x0, y0, x1, y1) pixels
+with torch.no_grad():
+    outputs = model(**inputs, multimask_output=False)
+masks = processor.post_process_masks(outputs.pred_masks, inputs["original_sizes"], inputs["reshaped_input_sizes"])
+mask = masks[0][0, 0].numpy()  # H x W bool, at the image's own size
+predicted_iou = outputs.iou_scores[0, 0, 0].item()
+```
+
+With TensorFlow and the `sam_demo` package of the project that trained it:
 
 ```python
 from sam_demo.model import load_sam

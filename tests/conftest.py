@@ -10,17 +10,15 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from sam_demo.model import load_sam, tiny_sam  # noqa: E402
+from sam_demo.model import load_sam, save_sam, tiny_sam  # noqa: E402
 from sam_demo.predictor import SamPredictor  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
-    """A tiny SAM saved as `save_pretrained` saves a fine-tuned one (safetensors + processor config)."""
+    """A tiny SAM saved as `train.py` saves a fine-tuned one (PyTorch-layout safetensors, configs)."""
     folder = tmp_path_factory.mktemp("tiny-sam")
-    model, processor = tiny_sam(seed=0)
-    model.save_pretrained(folder, safe_serialization=True)
-    processor.save_pretrained(folder)
+    save_sam(*tiny_sam(seed=0), folder)
     return folder
 
 

@@ -343,6 +343,6 @@ def test_retry_command_quotes_paths():
 
 
 def test_weight_file_names_match_the_loader():
-    from sam_demo.model import WEIGHT_FILES
+    from sam_demo.weight_files import WEIGHT_FILES
 
     assert hub.WEIGHT_FILES == WEIGHT_FILES

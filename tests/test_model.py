@@ -4,10 +4,10 @@ import json
 import shutil
 
 import pytest
-import transformers.utils.hub
 from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 from transformers import TFSamModel
 
+import sam_demo.model
 from sam_demo.model import ModelLoadError, load_sam, sam_architecture, tiny_sam
 
 
@@ -69,8 +69,8 @@ def test_hub_errors_are_explained(monkeypatch, error, expected):
     def refuse(*args, **kwargs):
         raise error
 
-    # The Hub boundary: transformers' own from_pretrained code runs unchanged up to the download.
-    monkeypatch.setattr(transformers.utils.hub, "hf_hub_download", refuse)
+    # The Hub boundary: load_sam's own download code runs unchanged up to huggingface_hub's download.
+    monkeypatch.setattr(sam_demo.model, "hf_hub_download", refuse)
     with pytest.raises(ModelLoadError, match=expected):
         load_sam("someone/private-sam")
 

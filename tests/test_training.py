@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from sam_demo.data import find_examples, load_examples, write_phantom_dataset
 from sam_demo.evaluation import mean_scores
-from sam_demo.model import load_sam, tiny_sam
+from sam_demo.model import load_sam, save_sam, tiny_sam
 from sam_demo.predictor import SamPredictor
 from sam_demo.training import SamTrainer
 from sam_demo.training_data import TrainingPipeline, embed_examples, unembedded_examples
@@ -201,7 +201,6 @@ def test_mixed_precision_runs_the_encoder_in_half_precision(
     assert np.isfinite(losses).all()
     assert np.abs(model.mask_decoder.weights[0].numpy() - decoder_before).max() > 0
     assert (np.abs(model.vision_encoder.weights[0].numpy() - encoder_before).max() > 0) == train_vision_encoder
-    model.save_pretrained(tmp_path, safe_serialization=True)
-    processor.save_pretrained(tmp_path)
+    save_sam(model, processor, tmp_path)
     reloaded, _ = load_sam(tmp_path)
     np.testing.assert_array_equal(reloaded.mask_decoder.weights[0].numpy(), model.mask_decoder.weights[0].numpy())

@@ -1,0 +1,202 @@
+"""The real Hub code paths end to end, against a local stand-in for the Hub (`HF_ENDPOINT`, tests/local_hub.py).
+
+The stand-in serves a tiny SAM saved by PyTorch transformers under Meta's id `facebook/sam-vit-large` (the same
+files as Meta's repo), and the notebook's dataset archive under `sayakpaul/sample-datasets`. `python app.py` and
+`python train.py` run with their defaults, as a new user runs them; what `train.py` pushes loads back by its id.
+"""
+
+import io
+import os
+import re
+import socket
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from huggingface_hub import constants
+from local_hub import LocalHub
+from transformers import SamImageProcessor
+
+from sam_demo.data import DEFAULT_FILENAME, DEFAULT_REPO_ID, write_phantom_dataset
+from sam_demo.model import DEFAULT_MODEL_ID, ModelLoadError, load_sam
+from sam_demo.predictor import SamPredictor
+from sam_demo.ui import example_images
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTORCH_CHECKPOINT = ROOT / "tests" / "data" / "sam-tiny-pytorch"
+CHECKPOINT_FILES = ("config.json", "model.safetensors", "preprocessor_config.json")  # as in Meta's repos
+TOKEN = "hf_localTestWriteToken"  # known only to the local stand-in
+USER = "tester"
+BOX = (195, 150, 292, 222)  # the box of the model card's snippets
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    with LocalHub(tmp_path_factory.mktemp("hub"), tokens={TOKEN: USER}) as hub:
+        hub.add_files(DEFAULT_MODEL_ID, metas_file_set())
+        dataset = write_phantom_dataset(tmp_path_factory.mktemp("dataset"), 10, seed=3)
+        hub.add_file(DEFAULT_REPO_ID, DEFAULT_FILENAME, tar_gz(dataset, "breast-cancer-dataset"), repo_type="dataset")
+        yield hub
+
+
+def metas_file_set() -> dict[str, bytes]:
+    """The files of Meta's `facebook/sam-vit-*` repos, with PyTorch-saved tiny weights."""
+    files = {name: (PYTORCH_CHECKPOINT / name).read_bytes() for name in ("config.json", "model.safetensors")}
+    files["preprocessor_config.json"] = SamImageProcessor().to_json_string().encode()
+    return files
+
+
+def tar_gz(folder: Path, top: str) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        archive.add(folder, arcname=top)
+    return buffer.getvalue()
+
+
+def hub_env(hub: LocalHub, home: Path) -> dict[str, str]:
+    """A new user's environment: the Hub at `hub`, a token, and empty caches (no Hub or project settings leak in)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("HF_", "HUGGING", "SAM_"))}
+    home.mkdir(parents=True, exist_ok=True)
+    env.update(HF_ENDPOINT=hub.endpoint, HF_TOKEN=TOKEN, HOME=str(home), HF_HOME=str(home / "hf"))
+    env["HF_HUB_DISABLE_TELEMETRY"] = "1"
+    return env
+
+
+def downloads(hub: LocalHub, repo_id: str, repo_type: str = "model") -> list[str]:
+    """The files of `repo_id` whose bytes the stand-in sent (LFS files come from its "CDN", as on the Hub)."""
+    return [path for kind, repo, path in hub.served if (kind, repo) == (repo_type, repo_id)]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_app_with_its_defaults_downloads_metas_checkpoint_and_serves(hub, tmp_path):
+    port = free_port()
+    log = tmp_path / "app.log"
+    with open(log, "w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "app.py", "--port", str(port)],
+            cwd=ROOT,
+            env=hub_env(hub, tmp_path / "home"),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        client = wait_for_app(f"http://127.0.0.1:{port}/", process, log)
+        canvas, _, summary, *_ = client.predict(handle_file(example_images()[0]), api_name="/load_image")
+        assert "Click on the tumour" in summary and Path(canvas).is_file()
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    assert "model.safetensors" in downloads(hub, DEFAULT_MODEL_ID)
+    assert "Traceback" not in log.read_text()
+
+
+def wait_for_app(url: str, process: subprocess.Popen, log: Path, timeout: float = 300) -> Client:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"app.py exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            return Client(url, verbose=False)
+        except Exception:  # not listening yet
+            time.sleep(1)
+    pytest.fail(f"app.py did not serve {url} within {timeout} s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def published_run(hub, tmp_path_factory):
+    """`python train.py --push-to-hub` with no --model and no --dataset: both come from the Hub."""
+    home = tmp_path_factory.mktemp("trainer")
+    output = home / "run"
+    command = [sys.executable, "train.py", "--output-dir", str(output), "--epochs", "1", "--batch-size", "2"]
+    command += ["--push-to-hub", "--hub-model-id", "sam-busi-e2e"]
+    result = subprocess.run(command, cwd=ROOT, env=hub_env(hub, home), capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return output, f"{USER}/sam-busi-e2e", result
+
+
+def test_train_with_its_defaults_downloads_model_and_dataset(hub, published_run):
+    output, _, result = published_run
+    assert downloads(hub, DEFAULT_REPO_ID, "dataset") == [DEFAULT_FILENAME]
+    assert "model.safetensors" in downloads(hub, DEFAULT_MODEL_ID)
+    assert "Traceback" not in result.stderr
+    for name in (*CHECKPOINT_FILES, "metrics.json", "README.md"):
+        assert (output / name).is_file(), name
+
+
+def test_what_train_pushed_is_what_it_saved(hub, published_run):
+    output, repo_id, _ = published_run
+    pushed = hub.files(repo_id)
+    assert not hub.is_private(repo_id)
+    for name in (*CHECKPOINT_FILES, "README.md", "metrics.json", "training_curves.png"):
+        assert pushed[name] == (output / name).read_bytes(), name
+    assert not any(path.startswith("checkpoints/") for path in pushed)
+    assert (output / "checkpoints").is_dir()  # kept on disk for --resume
+
+
+@pytest.fixture
+def hub_client(hub, tmp_path, monkeypatch):
+    """This process's huggingface_hub pointed at the stand-in, with an empty cache."""
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    with hub.patch_hf_client():
+        yield hub
+
+
+def test_what_train_pushed_loads_back_by_its_repo_id(hub_client, published_run):
+    output, repo_id, _ = published_run
+    pushed, _ = load_sam(repo_id, token=TOKEN)
+    saved, _ = load_sam(output)
+    for left, right in zip(pushed.weights, saved.weights):
+        np.testing.assert_array_equal(left.numpy(), right.numpy())
+
+
+def test_metas_id_loads_from_the_hub_and_private_repos_need_the_token(hub_client):
+    model, processor = load_sam(DEFAULT_MODEL_ID)
+    assert model.config.vision_config.hidden_size == 32  # the stand-in's tiny SAM, not a cached real one
+    assert processor.image_processor.size["longest_edge"] == 1024
+    hub_client.add_repo("tester/private-sam", private=True)
+    hub_client.add_files("tester/private-sam", metas_file_set())
+    with pytest.raises(ModelLoadError, match="not found on the Hugging Face Hub.*HF_TOKEN"):
+        load_sam("tester/private-sam", token=False)
+    load_sam("tester/private-sam", token=TOKEN)
+
+
+def test_repo_without_weights_or_config_is_explained(hub_client):
+    hub_client.add_file("tester/config-only", "config.json", (PYTORCH_CHECKPOINT / "config.json").read_bytes())
+    with pytest.raises(ModelLoadError, match="no weights"):
+        load_sam("tester/config-only")
+    hub_client.add_file("tester/not-a-model", "README.md", b"# nothing here")
+    with pytest.raises(ModelLoadError, match="no config.json"):
+        load_sam("tester/not-a-model")
+
+
+def test_model_cards_pytorch_snippet_runs_verbatim_and_gives_the_same_mask(hub, published_run, tmp_path):
+    """The card's PyTorch `transformers` snippet, by repo id from the Hub, gives the mask this package gives."""
+    output, repo_id, _ = published_run
+    card = (output / "README.md").read_text()
+    snippet = next(block for block in re.findall(r"```python\n(.*?)```", card, re.S) if "SamModel" in block)
+    assert f'"{repo_id}"' in snippet
+    image = example_images()[0]
+    (tmp_path / "ultrasound.png").write_bytes(Path(image).read_bytes())
+    script = snippet + "\nimport numpy\nnumpy.save('mask.npy', mask)\nprint('iou', predicted_iou)\n"
+    env = hub_env(hub, tmp_path / "home")
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    pytorch_mask = np.load(tmp_path / "mask.npy")
+    pytorch_iou = float(result.stdout.split("iou")[-1])
+
+    predictor = SamPredictor(*load_sam(output))
+    predictor.set_image(image)
+    ours = predictor.predict(box=BOX, multimask_output=False)
+    assert pytorch_mask.shape == ours.best.shape
+    assert np.mean(pytorch_mask != ours.best) < 1e-3
+    assert pytorch_iou == pytest.approx(float(ours.iou_scores[0]), abs=1e-4)
