@@ -12,9 +12,9 @@ import argparse
 import os
 import sys
 
-from sam_demo.model import DEFAULT_MODEL_ID, ModelLoadError, load_sam
-from sam_demo.predictor import SamPredictor
-from sam_demo.ui import build_demo, configure_queue
+from sam_demo.app.ui import build_demo, configure_queue
+from sam_demo.core.model import DEFAULT_MODEL_ID, ModelLoadError, load_sam
+from sam_demo.core.predictor import SamPredictor
 
 
 def create_demo(model_name: str, cache_size: int = 8):

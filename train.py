@@ -19,11 +19,11 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from sam_demo.checkpoints import CheckpointError, saved_settings
-from sam_demo.data import DatasetError
-from sam_demo.fine_tuning import RunConfig, check_output_dir, evaluate_only, run
-from sam_demo.hub import PublishError, check_hub_access, push_folder
-from sam_demo.model import DEFAULT_MODEL_ID, MIXED_PRECISION, ModelLoadError
+from sam_demo.core.model import DEFAULT_MODEL_ID, MIXED_PRECISION, ModelLoadError
+from sam_demo.data.errors import DatasetError
+from sam_demo.publishing.hub import PublishError, check_hub_access, push_folder
+from sam_demo.training.checkpoints import CheckpointError, saved_settings
+from sam_demo.training.run import RunConfig, check_output_dir, evaluate_only, run
 
 
 def build_parser() -> argparse.ArgumentParser:

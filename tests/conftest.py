@@ -7,11 +7,15 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 from pathlib import Path  # noqa: E402
 
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from helpers import free_port  # noqa: E402
 
-from sam_demo.model import load_sam, save_sam, tiny_sam  # noqa: E402
-from sam_demo.predictor import SamPredictor  # noqa: E402
+from sam_demo.core.model import load_sam, save_sam  # noqa: E402
+from sam_demo.core.predictor import SamPredictor  # noqa: E402
+from sam_demo.data.layouts import find_examples  # noqa: E402
+from sam_demo.data.loading import load_examples  # noqa: E402
+from sam_demo.devtools.phantom_datasets import write_phantom_dataset  # noqa: E402
+from sam_demo.devtools.random_models import tiny_sam  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -48,36 +52,39 @@ def busi_dir() -> Path:
     return folder
 
 
-def random_image(height: int, width: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+@pytest.fixture(scope="session")
+def phantom_dataset(tmp_path_factory):
+    """Phantom datasets on disk, one per (count, layout, seed), written once per test session.
+
+    Call it: `phantom_dataset(10, "busi", seed=2)` returns the folder (read-only for tests: copy before changing).
+    """
+    made: dict[tuple, Path] = {}
+
+    def make(count: int, layout: str = "images-labels", seed: int = 0) -> Path:
+        key = (count, layout, seed)
+        if key not in made:
+            made[key] = write_phantom_dataset(tmp_path_factory.mktemp(f"phantoms-{layout}"), count, layout, seed)
+        return made[key]
+
+    return make
 
 
-def png_declaring_size(width: int, height: int) -> bytes:
-    """A PNG that declares a size but holds no pixels: what a decompression bomb looks like before decoding."""
-    import struct
-    import zlib
+@pytest.fixture(scope="session")
+def load_phantoms(phantom_dataset):
+    """The loaded image/mask pairs of `phantom_dataset(count, layout, seed)`, as training and evaluation read them."""
 
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    def load(count: int, layout: str = "images-labels", seed: int = 0) -> list:
+        return list(load_examples(find_examples(phantom_dataset(count, layout, seed))).examples)
 
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16))
+    return load
 
 
 @pytest.fixture(scope="session")
 def served_app(predictor):
     """The app's page served on a free local port, on the tiny model."""
-    from sam_demo.ui import build_demo, configure_queue
+    from sam_demo.app.ui import build_demo, configure_queue
 
     demo = configure_queue(build_demo(predictor, "tiny random SAM (tests)"))
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True)
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     yield url.rstrip("/")
     demo.close()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]

@@ -11,7 +11,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from sam_demo.ui import example_images
+from sam_demo.app.ui import example_images
 
 ROOT = Path(__file__).resolve().parents[1]
 

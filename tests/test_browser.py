@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sam_demo.image_io import load_image
-from sam_demo.ui import example_images
-from sam_demo.viz import BOX, POSITIVE, overlay
+from sam_demo.app.ui import example_images
+from sam_demo.core.image_io import load_image
+from sam_demo.drawing.viz import BOX, POSITIVE, overlay
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if not os.environ.get("CI"):  # CI installs both (.ci/run): there, a missing browser stack must fail, not skip

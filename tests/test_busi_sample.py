@@ -2,12 +2,13 @@
 
 import numpy as np
 
-from sam_demo.data import find_examples, load_examples
-from sam_demo.masks import mask_box
+from sam_demo.core.masks import mask_box
+from sam_demo.data.layouts import find_examples
+from sam_demo.data.loading import load_examples
 
 
 def test_predictor_on_real_images(busi_dir, predictor):
-    # Pairing, mask merging and skipping of broken masks are sam_demo.data's; this test runs the predictor.
+    # Pairing, mask merging and skipping of broken masks belong to sam_demo.data; this test runs the predictor.
     report = load_examples(find_examples(busi_dir))
     assert len(report.examples) + len(report.left_out) >= 10
     assert all(name.startswith("normal/") for name in report.left_out)  # no lesion, nothing to prompt

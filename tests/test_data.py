@@ -14,19 +14,15 @@ import pytest
 from huggingface_hub.errors import LocalEntryNotFoundError
 from PIL import Image
 
-import sam_demo.data
-from sam_demo.data import (
-    DatasetError,
-    find_examples,
-    load_example,
-    load_examples,
-    read_split,
-    resolve_dataset,
-    split_examples,
-    write_phantom_dataset,
-    write_split,
-)
-from sam_demo.phantom import make_phantom
+import sam_demo.data.archives
+import sam_demo.data.sources
+from sam_demo.data.errors import DatasetError
+from sam_demo.data.layouts import find_examples
+from sam_demo.data.loading import load_example, load_examples
+from sam_demo.data.sources import resolve_dataset
+from sam_demo.data.splits import read_split, split_examples, write_split
+from sam_demo.devtools.phantom import make_phantom
+from sam_demo.devtools.phantom_datasets import write_phantom_dataset
 
 
 def save(path: Path, array: np.ndarray, mode: str | None = None) -> Path:
@@ -317,7 +313,7 @@ def test_interrupted_extraction_is_not_reused(tmp_path, monkeypatch):
             raise KeyboardInterrupt  # Ctrl-C after one file was written
         copy(source, sink)
 
-    monkeypatch.setattr(sam_demo.data.shutil, "copyfileobj", interrupted_copy)
+    monkeypatch.setattr(sam_demo.data.archives.shutil, "copyfileobj", interrupted_copy)
     with pytest.raises(KeyboardInterrupt):
         resolve_dataset(archive, cache_dir=cache)
     monkeypatch.undo()
@@ -335,7 +331,7 @@ def test_default_dataset_offline_says_to_pass_a_local_folder(tmp_path, monkeypat
     def offline(**kwargs):
         raise LocalEntryNotFoundError("offline")
 
-    monkeypatch.setattr(sam_demo.data, "hf_hub_download", offline)
+    monkeypatch.setattr(sam_demo.data.sources, "hf_hub_download", offline)
     for spec in (None, "default"):
         with pytest.raises(DatasetError, match="sayakpaul/sample-datasets.*offline.*local folder or a .*archive"):
             resolve_dataset(spec, cache_dir=tmp_path / "cache")
@@ -350,7 +346,7 @@ def test_default_dataset_is_downloaded_and_extracted(tmp_path, monkeypatch):
         calls.append(kwargs)
         return str(archive)
 
-    monkeypatch.setattr(sam_demo.data, "hf_hub_download", download)
+    monkeypatch.setattr(sam_demo.data.sources, "hf_hub_download", download)
     extracted = resolve_dataset(None, cache_dir=tmp_path / "cache", token="hf_secret")
     assert calls == [dict(repo_id="sayakpaul/sample-datasets", filename="breast-cancer-dataset.tar.gz",
                           repo_type="dataset", token="hf_secret")]  # fmt: skip

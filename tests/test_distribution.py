@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from sam_demo.data import write_phantom_dataset
-from sam_demo.model import load_sam
-from sam_demo.predictor import SamPredictor
+from sam_demo.core.model import load_sam
+from sam_demo.core.predictor import SamPredictor
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,8 +34,8 @@ def finish(process: subprocess.Popen, timeout: int = 600) -> str:
 
 
 @pytest.fixture(scope="module")
-def phantoms(tmp_path_factory):
-    return write_phantom_dataset(tmp_path_factory.mktemp("data"), 10, layout="images-labels", seed=11)
+def phantoms(phantom_dataset):
+    return phantom_dataset(10, "images-labels", seed=11)
 
 
 def test_two_replicas_take_the_same_step_as_one_device(tiny_checkpoint, phantoms):

@@ -3,17 +3,15 @@
 import numpy as np
 import pytest
 
-from sam_demo import evaluation
-from sam_demo.data import find_examples, load_examples, write_phantom_dataset
-from sam_demo.evaluation import PROMPT_TYPES, evaluate, iou_calibration
-from sam_demo.masks import dice
-from sam_demo.training_data import embed_examples
+from sam_demo.core.masks import dice
+from sam_demo.data.examples import embed_examples
+from sam_demo.evaluation import single_prompt
+from sam_demo.evaluation.single_prompt import PROMPT_TYPES, evaluate, iou_calibration
 
 
 @pytest.fixture(scope="module")
-def examples(predictor, tmp_path_factory):
-    root = write_phantom_dataset(tmp_path_factory.mktemp("busi-phantoms"), 8, layout="busi", seed=2)
-    return embed_examples(predictor, list(load_examples(find_examples(root)).examples))
+def examples(predictor, load_phantoms):
+    return embed_examples(predictor, load_phantoms(8, "busi", seed=2))
 
 
 def test_metrics_per_prompt_type_and_class(predictor, examples):
@@ -24,7 +22,7 @@ def test_metrics_per_prompt_type_and_class(predictor, examples):
         assert metrics["n"] == len(examples)
         assert set(metrics["per_class"]) == labels
         assert sum(c["n"] for c in metrics["per_class"].values()) == len(examples)
-        shown = [evaluation.predict_with(predictor, e, prompt_type)[0] for e in examples]
+        shown = [single_prompt.predict_with(predictor, e, prompt_type)[0] for e in examples]
         expected = [dice(mask, e.mask) for mask, e in zip(shown, examples)]
         assert metrics["dice"]["mean"] == pytest.approx(np.mean(expected))
         assert metrics["dice"]["std"] == pytest.approx(np.std(expected))
@@ -33,7 +31,7 @@ def test_metrics_per_prompt_type_and_class(predictor, examples):
 
 
 def test_perfect_masks_score_one(predictor, examples, monkeypatch):
-    monkeypatch.setattr(evaluation, "predict_with", lambda _p, example, _t: (example.mask, 1.0))
+    monkeypatch.setattr(single_prompt, "predict_with", lambda _p, example, _t: (example.mask, 1.0))
     results = evaluate(predictor, examples)
     for metrics in results["prompts"].values():
         assert metrics["dice"] == {"mean": 1.0, "std": 0.0} and metrics["iou"]["mean"] == 1.0

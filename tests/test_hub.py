@@ -1,4 +1,4 @@
-"""Publishing to the Hub (`sam_demo.hub`) against a fake HfApi: no test here touches the network."""
+"""Publishing to the Hub (`sam_demo.publishing.hub`) against a fake HfApi: no test here touches the network."""
 
 import logging
 import traceback
@@ -11,8 +11,8 @@ import requests
 from huggingface_hub import HfApi, constants
 from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
-import sam_demo.hub as hub
-from sam_demo.hub import PublishError, check_hub_access, push_folder, resolve_token, retry_command
+import sam_demo.publishing.hub as hub
+from sam_demo.publishing.hub import PublishError, check_hub_access, push_folder, resolve_token, retry_command
 
 TOKEN = "hf_SECRETtoken123"
 
@@ -343,6 +343,6 @@ def test_retry_command_quotes_paths():
 
 
 def test_weight_file_names_match_the_loader():
-    from sam_demo.weight_files import WEIGHT_FILES
+    from sam_demo.core.weight_files import WEIGHT_FILES
 
     assert hub.WEIGHT_FILES == WEIGHT_FILES

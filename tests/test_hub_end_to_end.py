@@ -8,7 +8,6 @@ files as Meta's repo), and the notebook's dataset archive under `sayakpaul/sampl
 import io
 import os
 import re
-import socket
 import subprocess
 import sys
 import tarfile
@@ -18,14 +17,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
+from helpers import free_port
 from huggingface_hub import constants
 from local_hub import LocalHub
 from transformers import SamImageProcessor
 
-from sam_demo.data import DEFAULT_FILENAME, DEFAULT_REPO_ID, write_phantom_dataset
-from sam_demo.model import DEFAULT_MODEL_ID, ModelLoadError, load_sam
-from sam_demo.predictor import SamPredictor
-from sam_demo.ui import example_images
+from sam_demo.app.ui import example_images
+from sam_demo.core.model import DEFAULT_MODEL_ID, ModelLoadError, load_sam
+from sam_demo.core.predictor import SamPredictor
+from sam_demo.data.sources import DEFAULT_FILENAME, DEFAULT_REPO_ID
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTORCH_CHECKPOINT = ROOT / "tests" / "data" / "sam-tiny-pytorch"
@@ -36,10 +36,10 @@ BOX = (195, 150, 292, 222)  # the box of the model card's snippets
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory):
+def hub(tmp_path_factory, phantom_dataset):
     with LocalHub(tmp_path_factory.mktemp("hub"), tokens={TOKEN: USER}) as hub:
         hub.add_files(DEFAULT_MODEL_ID, metas_file_set())
-        dataset = write_phantom_dataset(tmp_path_factory.mktemp("dataset"), 10, seed=3)
+        dataset = phantom_dataset(10, seed=3)
         hub.add_file(DEFAULT_REPO_ID, DEFAULT_FILENAME, tar_gz(dataset, "breast-cancer-dataset"), repo_type="dataset")
         yield hub
 
@@ -70,12 +70,6 @@ def hub_env(hub: LocalHub, home: Path) -> dict[str, str]:
 def downloads(hub: LocalHub, repo_id: str, repo_type: str = "model") -> list[str]:
     """The files of `repo_id` whose bytes the stand-in sent (LFS files come from its "CDN", as on the Hub)."""
     return [path for kind, repo, path in hub.served if (kind, repo) == (repo_type, repo_id)]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_app_with_its_defaults_downloads_metas_checkpoint_and_serves(hub, tmp_path):

@@ -4,11 +4,11 @@ import io
 
 import numpy as np
 import pytest
-from conftest import png_declaring_size
+from helpers import png_declaring_size
 from PIL import Image
 
-from sam_demo.image_io import ImageError, load_image
-from sam_demo.masks import dice, iou, load_mask, mask_box
+from sam_demo.core.image_io import ImageError, load_image
+from sam_demo.core.masks import dice, iou, load_mask, mask_box
 
 
 def png_bytes(image: Image.Image, **params) -> bytes:

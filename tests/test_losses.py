@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from sam_demo.losses import bce_loss, dice_loss, iou_head_loss, mask_iou
+from sam_demo.training.losses import bce_loss, dice_loss, iou_head_loss, mask_iou
 
 
 def sigmoid(x):

@@ -7,8 +7,9 @@ import pytest
 from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 from transformers import TFSamModel
 
-import sam_demo.model
-from sam_demo.model import ModelLoadError, load_sam, sam_architecture, tiny_sam
+import sam_demo.core.model
+from sam_demo.core.model import ModelLoadError, load_sam
+from sam_demo.devtools.random_models import sam_architecture, tiny_sam
 
 
 def test_tiny_model_is_tiny_and_real_shaped(tiny_model):
@@ -70,7 +71,7 @@ def test_hub_errors_are_explained(monkeypatch, error, expected):
         raise error
 
     # The Hub boundary: load_sam's own download code runs unchanged up to huggingface_hub's download.
-    monkeypatch.setattr(sam_demo.model, "hf_hub_download", refuse)
+    monkeypatch.setattr(sam_demo.core.model, "hf_hub_download", refuse)
     with pytest.raises(ModelLoadError, match=expected):
         load_sam("someone/private-sam")
 
@@ -85,7 +86,8 @@ def test_random_architectures_are_deterministic():
 
 
 def test_vision_encoder_fingerprint_tells_encoders_apart(tiny_checkpoint):
-    from sam_demo.model import load_sam, tiny_sam, vision_encoder_fingerprint
+    from sam_demo.core.model import load_sam, vision_encoder_fingerprint
+    from sam_demo.devtools.random_models import tiny_sam
 
     loaded, _ = load_sam(tiny_checkpoint)
     again, _ = load_sam(tiny_checkpoint)

@@ -1,4 +1,4 @@
-"""Tests of the synthetic breast-ultrasound phantoms (sam_demo/phantom.py) and their command line."""
+"""Tests of the synthetic breast-ultrasound phantoms (sam_demo/devtools/phantom.py) and their command line."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sam_demo.phantom import EXAMPLE_SIZES, KINDS, main, make_phantom, make_phantoms, render_phantom
+from sam_demo.devtools.phantom import EXAMPLE_SIZES, KINDS, main, make_phantom, make_phantoms, render_phantom
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,11 +5,11 @@ import threading
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import random_image
+from helpers import random_image
 from PIL import Image
 
-from sam_demo.embedding_cache import EmbeddingCache
-from sam_demo.predictor import SamPredictor
+from sam_demo.core.embedding_cache import EmbeddingCache
+from sam_demo.core.predictor import SamPredictor
 
 
 def reference_masks(model, processor, image, points=None, labels=None, box=None, multimask_output=True):
@@ -61,7 +61,7 @@ def test_matches_transformers_reference(tiny_model, predictor, prompt):
 
 
 def test_loaded_checkpoint_equals_the_saved_model(predictor):
-    from sam_demo.model import tiny_sam
+    from sam_demo.devtools.random_models import tiny_sam
 
     fresh = SamPredictor(*tiny_sam(seed=0))
     image = random_image(100, 140, seed=2)
@@ -231,18 +231,3 @@ def test_bad_prompts_are_explained(predictor, prompt, message):
 def test_predict_before_set_image(tiny_model):
     with pytest.raises(ValueError, match="set_image"):
         SamPredictor(*tiny_model).predict(points=[(1, 1)], labels=[1])
-
-
-@pytest.mark.parametrize(
-    "original, resized", [((480, 600), (819, 1024)), ((600, 440), (1024, 751)), ((37, 1000), (38, 1024))]
-)
-def test_upscaling_equals_the_processors_post_processing(tiny_model, original, resized):
-    from sam_demo.transforms import upscale_logits
-
-    _, processor = tiny_model
-    low_res = tf.random.stateless_normal((3, 256, 256), seed=(1, 2))
-    ours = upscale_logits(low_res, tf.constant(original), tf.constant(resized)).numpy()
-    reference = processor.image_processor.post_process_masks(
-        low_res[None, None], [original], [resized], binarize=False, return_tensors="tf"
-    )[0][0].numpy()
-    np.testing.assert_allclose(ours, reference, atol=1e-5)

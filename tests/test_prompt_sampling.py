@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from sam_demo.masks import mask_box
-from sam_demo.phantom import make_phantom
-from sam_demo.prompt_sampling import depth_map, interior_points, perturbed_box, random_points
+from sam_demo.core.masks import mask_box
+from sam_demo.core.prompt_sampling import depth_map, interior_points, perturbed_box, random_points
+from sam_demo.devtools.phantom import make_phantom
 
 
 def rectangle(height=40, width=60, box=(10, 5, 41, 26)):

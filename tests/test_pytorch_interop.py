@@ -17,9 +17,10 @@ import pytest
 from safetensors import safe_open
 from safetensors.numpy import load_file
 
-from sam_demo.model import ARCHITECTURES, load_sam, save_sam
-from sam_demo.predictor import SamPredictor
-from sam_demo.weight_files import pytorch_state_dict
+from sam_demo.core.model import load_sam, save_sam
+from sam_demo.core.predictor import SamPredictor
+from sam_demo.core.weight_files import pytorch_state_dict
+from sam_demo.devtools.random_models import ARCHITECTURES
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "tests" / "data" / "sam-tiny-pytorch"

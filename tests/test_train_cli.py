@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from sam_demo.data import find_examples, load_examples, write_phantom_dataset
-from sam_demo.model import load_sam
-from sam_demo.predictor import SamPredictor
+from sam_demo.core.model import load_sam
+from sam_demo.core.predictor import SamPredictor
+from sam_demo.data.layouts import find_examples
+from sam_demo.data.loading import load_examples
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -17,8 +18,8 @@ import train  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def finished_run(tiny_checkpoint, tmp_path_factory):
-    dataset = write_phantom_dataset(tmp_path_factory.mktemp("data"), 12, layout="busi", seed=7)
+def finished_run(tiny_checkpoint, tmp_path_factory, phantom_dataset):
+    dataset = phantom_dataset(12, "busi", seed=7)
     output = tmp_path_factory.mktemp("runs") / "run1"
     args = [
         "--model",
@@ -148,10 +149,10 @@ class FakeHub:
 
 @pytest.fixture
 def fake_hub(monkeypatch):
-    import sam_demo.hub
+    import sam_demo.publishing.hub
 
     FakeHub.calls, FakeHub.fail_upload = [], False
-    monkeypatch.setattr(sam_demo.hub, "HfApi", FakeHub)
+    monkeypatch.setattr(sam_demo.publishing.hub, "HfApi", FakeHub)
     monkeypatch.setenv("HF_TOKEN", "hf_SECRETtoken123")
     return FakeHub
 
@@ -196,13 +197,13 @@ def test_a_failed_push_keeps_everything_and_says_how_to_retry(finished_run, fake
 def test_a_rejected_token_stops_before_training(monkeypatch, tmp_path, tiny_checkpoint):
     from huggingface_hub.errors import HfHubHTTPError
 
-    import sam_demo.hub
+    import sam_demo.publishing.hub
 
     class Rejecting(FakeHub):
         def whoami(self, token=None):
             raise HfHubHTTPError("401 Client Error: Unauthorized")
 
-    monkeypatch.setattr(sam_demo.hub, "HfApi", Rejecting)
+    monkeypatch.setattr(sam_demo.publishing.hub, "HfApi", Rejecting)
     monkeypatch.setenv("HF_TOKEN", "hf_SECRETtoken123")
     with pytest.raises(SystemExit, match="token"):
         train.main(
@@ -243,7 +244,7 @@ def test_uncached_route_from_the_command_line(finished_run, tmp_path):
 
 
 def test_an_interrupted_run_resumes_where_it_stopped(finished_run, tmp_path, monkeypatch):
-    from sam_demo.training import SamTrainer
+    from sam_demo.training.trainer import SamTrainer
 
     _, reference, _, args = finished_run  # 3 epochs without a break
     output = tmp_path / "interrupted"
@@ -286,7 +287,7 @@ def test_resume_refuses_other_settings_and_missing_checkpoints(finished_run, tmp
 
 
 def test_evaluate_only_embeds_each_image_once_when_the_encoder_is_shared(finished_run, tiny_checkpoint, monkeypatch):
-    from sam_demo.predictor import SamPredictor as Predictor
+    from sam_demo.core.predictor import SamPredictor as Predictor
 
     dataset, output, _, _ = finished_run  # fine-tuned from tiny_checkpoint with the encoder frozen
     runs = []

@@ -4,33 +4,22 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from sam_demo.data import find_examples, load_examples, write_phantom_dataset
-from sam_demo.evaluation import mean_scores
-from sam_demo.model import load_sam, save_sam, tiny_sam
-from sam_demo.predictor import SamPredictor
-from sam_demo.training import SamTrainer
-from sam_demo.training_data import TrainingPipeline, embed_examples, unembedded_examples
-from sam_demo.transforms import low_res_target
+from sam_demo.core.model import load_sam, save_sam
+from sam_demo.core.predictor import SamPredictor
+from sam_demo.data.examples import embed_examples, unembedded_examples
+from sam_demo.devtools.random_models import tiny_sam
+from sam_demo.evaluation.single_prompt import mean_scores
+from sam_demo.training.pipeline import TrainingPipeline
+from sam_demo.training.trainer import SamTrainer
 
 
 @pytest.fixture(scope="module")
-def phantom_examples(tmp_path_factory):
-    root = write_phantom_dataset(tmp_path_factory.mktemp("phantoms"), 10, layout="images-labels", seed=5)
-    return load_examples(find_examples(root)).examples
+def phantom_examples(load_phantoms):
+    return load_phantoms(10, "images-labels", seed=5)
 
 
 def first_batch(dataset: tf.data.Dataset) -> dict:
     return next(iter(dataset))
-
-
-def test_low_res_target_covers_the_image_not_the_padding():
-    mask = np.zeros((300, 600), bool)
-    mask[100:200, 300:450] = True
-    target, valid = low_res_target(mask)
-    assert target.shape == valid.shape == (256, 256)
-    assert valid[:128].all() and not valid[128:].any()  # 300x600 -> 128x256, padded below
-    rows, cols = np.nonzero(target)
-    assert 42 <= rows.min() <= 43 and 84 <= rows.max() <= 85 and 127 <= cols.min() <= 128 and 191 <= cols.max() <= 192
 
 
 def test_pipeline_batches_shapes_and_prompts(phantom_examples):
@@ -78,14 +67,14 @@ def test_pipeline_is_reproducible_per_epoch_and_draws_new_prompts_each_epoch(pha
 
 
 def test_pixel_pipeline_preprocesses_each_image_once(phantom_examples, monkeypatch):
-    import sam_demo.training_data
+    import sam_demo.training.pipeline
 
     _, processor = tiny_sam(seed=1)
     examples = unembedded_examples(list(phantom_examples[:3]), 1024)
     assert all(e.encoded.embedding is None for e in examples)
     calls = []
-    real = sam_demo.training_data.preprocess_image
-    monkeypatch.setattr(sam_demo.training_data, "preprocess_image", lambda *args: calls.append(1) or real(*args))
+    real = sam_demo.training.pipeline.preprocess_image
+    monkeypatch.setattr(sam_demo.training.pipeline, "preprocess_image", lambda *args: calls.append(1) or real(*args))
     pipeline = TrainingPipeline(examples, batch_size=2, seed=0, processor=processor)
     calls.clear()  # the signature's probe
     for epoch in (1, 2, 3):
@@ -140,7 +129,7 @@ def test_training_lowers_the_loss_and_raises_validation_dice(phantom_examples):
 
 
 def test_single_point_batches_train_the_best_candidate(phantom_examples):
-    from sam_demo.losses import dice_per_example
+    from sam_demo.training.losses import dice_per_example
 
     model, processor = tiny_sam(seed=3)
     examples = embed_examples(SamPredictor(model, processor), list(phantom_examples[:2]))

@@ -6,12 +6,12 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import pytest
-from conftest import png_declaring_size
+from helpers import png_declaring_size
 from PIL import Image
 
-from sam_demo import session as sessions
-from sam_demo.session import Session
-from sam_demo.ui import SegmentationApp, example_images, model_banner
+from sam_demo.app import session as sessions
+from sam_demo.app.session import Session
+from sam_demo.app.ui import SegmentationApp, example_images, model_banner
 
 EXAMPLE = example_images()[1]  # a portrait (taller than wide) phantom
 
@@ -168,21 +168,21 @@ def test_banner_says_when_weights_are_not_fine_tuned():
 
 
 def test_clicks_do_not_hash_the_image_again(app, monkeypatch):
-    import sam_demo.predictor
+    import sam_demo.core.predictor
 
     state = loaded(app)["session"]
     hashed = []
-    real = sam_demo.predictor.image_key
-    monkeypatch.setattr(sam_demo.predictor, "image_key", lambda image: hashed.append(1) or real(image))
+    real = sam_demo.core.predictor.image_key
+    monkeypatch.setattr(sam_demo.core.predictor, "image_key", lambda image: hashed.append(1) or real(image))
     for x in (120, 130, 140):
         state = outputs(app.click(state, sessions.POSITIVE, sessions.AUTO, select(x, 200)))["session"]
     assert hashed == [] and state.prediction is not None
 
 
 def test_downloads_are_bounded_and_shared_by_identical_results(app, monkeypatch):
-    import sam_demo.ui
+    import sam_demo.app.ui
 
-    monkeypatch.setattr(sam_demo.ui, "MAX_DOWNLOADS", 3)
+    monkeypatch.setattr(sam_demo.app.ui, "MAX_DOWNLOADS", 3)
     state = loaded(app)["session"]
     files = []
     for x in (100, 110, 120, 130, 140):

@@ -1,4 +1,4 @@
-"""Behaviour of sam_demo.viz: the numpy `overlay` the web app uses, and the matplotlib helpers."""
+"""Behaviour of sam_demo.drawing.viz: the numpy `overlay` the web app uses, and the matplotlib helpers."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from matplotlib.colors import to_rgb, to_rgba  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from sam_demo import viz  # noqa: E402
+from sam_demo.drawing import viz  # noqa: E402
 
 GREY = 100  # background level that differs from every palette colour and from white
 
@@ -457,7 +457,7 @@ def test_display_boxes_on_img_shows_the_image_and_every_box_without_axes(ax, ima
 
 def test_importing_viz_loads_neither_pyplot_nor_tensorflow():
     code = (
-        "import sys, sam_demo.viz; "
+        "import sys, sam_demo.drawing.viz; "
         "loaded = [m for m in ('matplotlib.pyplot', 'tensorflow', 'transformers') if m in sys.modules]; "
         "assert not loaded, loaded"
     )

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-import sam_demo.weight_files as weight_files
-from sam_demo.model import ModelLoadError, load_sam, save_sam, tiny_sam
-from sam_demo.weight_files import WeightFileError, pytorch_state_dict
+import sam_demo.core.weight_files as weight_files
+from sam_demo.core.model import ModelLoadError, load_sam, save_sam
+from sam_demo.core.weight_files import WeightFileError, pytorch_state_dict
+from sam_demo.devtools.random_models import tiny_sam
 
 
 @pytest.fixture(scope="module")

@@ -13,11 +13,13 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-from sam_demo.data import find_examples, load_examples  # noqa: E402
-from sam_demo.model import load_sam  # noqa: E402
-from sam_demo.predictor import SamPredictor  # noqa: E402
-from sam_demo.training import SamTrainer  # noqa: E402
-from sam_demo.training_data import TrainingPipeline, embed_examples  # noqa: E402
+from sam_demo.core.model import load_sam  # noqa: E402
+from sam_demo.core.predictor import SamPredictor  # noqa: E402
+from sam_demo.data.examples import embed_examples  # noqa: E402
+from sam_demo.data.layouts import find_examples  # noqa: E402
+from sam_demo.data.loading import load_examples  # noqa: E402
+from sam_demo.training.pipeline import TrainingPipeline  # noqa: E402
+from sam_demo.training.trainer import SamTrainer  # noqa: E402
 
 checkpoint, dataset = sys.argv[1:3]
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])

@@ -75,7 +75,7 @@ TIED_KEY = "prompt_encoder.shared_embedding.positional_embedding"
 
 
 def tiny_config() -> SamConfig:
-    """The configuration of the project's `sam_demo.model.tiny_sam` (about 0.23 M parameters)."""
+    """The configuration of the project's `sam_demo.core.model.tiny_sam` (about 0.23 M parameters)."""
     return SamConfig(
         vision_config=dict(
             hidden_size=32,

@@ -7,7 +7,6 @@ The API follows Meta's `segment_anything.SamPredictor` (`set_image`, `predict`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -16,7 +15,7 @@ from transformers import SamProcessor, TFSamModel
 from .decoding import PromptDecoder
 from .embedding_cache import EmbeddingCache, image_key
 from .image_io import MAX_PIXELS, ImageSource, load_image
-from .prompts import validate_mask_input, validate_prompts
+from .prompts import BoxLike, LabelsLike, PointsLike, validate_mask_input, validate_prompts
 from .transforms import preprocess_image, to_model_frame
 
 
@@ -125,9 +124,9 @@ class SamPredictor:
 
     def predict(
         self,
-        points: Sequence[Sequence[float]] | np.ndarray | None = None,
-        labels: Sequence[int] | np.ndarray | None = None,
-        box: Sequence[float] | np.ndarray | None = None,
+        points: PointsLike = None,
+        labels: LabelsLike = None,
+        box: BoxLike = None,
         mask_input: np.ndarray | None = None,
         multimask_output: bool = True,
     ) -> Prediction:
@@ -144,9 +143,9 @@ class SamPredictor:
     def decode(
         self,
         encoded: EncodedImage,
-        points: Sequence[Sequence[float]] | np.ndarray | None = None,
-        labels: Sequence[int] | np.ndarray | None = None,
-        box: Sequence[float] | np.ndarray | None = None,
+        points: PointsLike = None,
+        labels: LabelsLike = None,
+        box: BoxLike = None,
         mask_input: np.ndarray | None = None,
         multimask_output: bool = True,
     ) -> Prediction:

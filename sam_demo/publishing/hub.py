@@ -18,7 +18,7 @@ from huggingface_hub.errors import OfflineModeIsEnabled
 
 logger = logging.getLogger(__name__)
 
-# The same names as `sam_demo.weight_files.WEIGHT_FILES` (a test keeps them equal); repeated so that publishing a
+# The same names as `sam_demo.core.weight_files.WEIGHT_FILES` (a test keeps them equal); repeated so that publishing a
 # folder does not import TensorFlow.
 WEIGHT_FILES = (
     "model.safetensors",

@@ -7,8 +7,15 @@ from typing import Sequence
 
 import numpy as np
 
+from .transforms import LOW_RES_SIZE
+
 FOREGROUND, BACKGROUND = 1, 0
-LOW_RES_SHAPE = (256, 256)
+
+# What callers may pass: (x, y) pixel pairs, their 0/1 labels, and one (x0, y0, x1, y1) box, as lists or arrays.
+PointsLike = Sequence[Sequence[float]] | np.ndarray | None
+LabelsLike = Sequence[int] | np.ndarray | None
+BoxLike = Sequence[float] | np.ndarray | None
+LOW_RES_SHAPE = (LOW_RES_SIZE, LOW_RES_SIZE)
 
 
 class PromptError(ValueError):
@@ -24,12 +31,7 @@ class Prompts:
     box: np.ndarray | None  # (4,) float32 (x0, y0, x1, y1), or None
 
 
-def validate_prompts(
-    points: Sequence[Sequence[float]] | np.ndarray | None,
-    labels: Sequence[int] | np.ndarray | None,
-    box: Sequence[float] | np.ndarray | None,
-    image_size: tuple[int, int],
-) -> Prompts:
+def validate_prompts(points: PointsLike, labels: LabelsLike, box: BoxLike, image_size: tuple[int, int]) -> Prompts:
     """Check points, labels and box against an image of `image_size` (height, width); raise `PromptError`."""
     height, width = image_size
     point_array = _points_array(points)

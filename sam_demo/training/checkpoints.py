@@ -17,7 +17,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from .training import SamTrainer
+from .trainer import SamTrainer
 
 FOLDER = "checkpoints"
 

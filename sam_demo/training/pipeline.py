@@ -1,4 +1,4 @@
-"""Training examples and the tf.data input pipeline that feeds them to `SamTrainer`.
+"""The tf.data input pipeline that feeds training examples to `SamTrainer`.
 
 The pipeline is the keras-io SAM example's, done right:
 `from_generator` (explicit `output_signature`) -> `cache` -> `shuffle` -> `batch` -> prompts -> `prefetch`.
@@ -16,53 +16,15 @@ The pipeline is the keras-io SAM example's, done right:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-
 import numpy as np
 import tensorflow as tf
 from transformers import SamProcessor
 
-from .data import LoadedExample
-from .embedding_cache import image_key
-from .predictor import EncodedImage, SamPredictor
-from .prompt_sampling import perturbed_box, random_points
-from .transforms import low_res_target, preprocess_image, resized_size, to_model_frame
+from ..core.prompt_sampling import perturbed_box, random_points
+from ..core.transforms import preprocess_image, to_model_frame
+from ..data.examples import TrainingExample
 
 MAX_POINTS = 3
-
-
-@dataclass(frozen=True, eq=False)
-class TrainingExample:
-    """One image/mask pair, ready for the decoder: the frozen encoder's output and the low-res target."""
-
-    name: str
-    label: str | None
-    encoded: EncodedImage  # the image, its sizes and (unless its encoder runs in every step) its embedding
-    mask: np.ndarray  # (H, W) bool at the original size, for prompts and metrics
-    target: np.ndarray  # (256, 256) float32 in the decoder's frame
-    valid: np.ndarray  # (256, 256) float32: 1 over the image, 0 over the padding
-
-
-def embed_examples(predictor: SamPredictor, loaded: Iterable[LoadedExample]) -> list[TrainingExample]:
-    """Run the vision encoder once per image (the predictor's own preprocessing) and prepare targets."""
-    return [_training_example(item, predictor.encode(item.image)) for item in loaded]
-
-
-def unembedded_examples(loaded: list[LoadedExample], image_size: int) -> list[TrainingExample]:
-    """Examples whose encoder runs in every training step: no embedding computed (it would go stale)."""
-    return [
-        _training_example(
-            item,
-            EncodedImage(image_key(item.image), item.image, None, resized_size(item.image.shape[:2], image_size)),
-        )
-        for item in loaded
-    ]
-
-
-def _training_example(item: LoadedExample, encoded: EncodedImage) -> TrainingExample:
-    target, valid = low_res_target(item.mask)
-    return TrainingExample(item.example.name, item.example.label, encoded, item.mask, target, valid)
 
 
 class PromptSampler:

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .predictor import Prediction
-from .prompts import PromptError
+from ..core.predictor import Prediction
+from ..core.prompts import PromptError
 
 POSITIVE, NEGATIVE, BOX = "Tumour point (+)", "Background point (−)", "Box (click two corners)"
 PROMPT_MODES = (POSITIVE, NEGATIVE, BOX)

@@ -15,9 +15,7 @@ import numpy as np
 import tensorflow as tf
 from transformers import TFSamModel
 
-from .transforms import upscale_logits
-
-LOW_RES_SIZE = 256
+from .transforms import LOW_RES_SIZE, upscale_logits
 
 
 @dataclass(frozen=True)

@@ -1,42 +1,44 @@
-"""The model card (`README.md`) that goes next to fine-tuned weights on the Hub, and the training-curve figure.
+"""The model card (`README.md`) that goes next to fine-tuned weights on the Hub: text only.
 
 `render_model_card` turns what a training run knows (`ModelCardInputs`) into Markdown with Hub front matter:
 metadata, and a `model-index` with the test scores of each prompt type, which the Hub shows beside the model.
-The metric dictionaries have the shape `sam_demo.evaluation` produces:
+The metric dictionaries have the shape `sam_demo.evaluation.single_prompt` produces:
 
     {"prompts": {"box": {"n": 12, "dice": {"mean": .., "std": ..}, "iou": {...},
                          "per_class": {"benign": {"n": 7, "dice": {...}, "iou": {...}}, ...}},
                  "point": {...}, "three_points": {...}},
      "iou_calibration": {"pearson_r": .., "mean_abs_error": .., "n": ..}}
-
-`plot_training_curves` draws on its own `Figure` with the Agg canvas, so it never touches pyplot's global backend
-and works on headless training machines. matplotlib is imported inside it, so importing this module stays cheap.
 """
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml  # a dependency of huggingface_hub, which is pinned
 
-from .viz import BLUE, BLUISH_GREEN, VERMILLION
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+from .markdown import (
+    code_span,
+    count_text,
+    duration_text,
+    escape_cell,
+    finite_number,
+    markdown_table,
+    mean_std_text,
+    score_text,
+    setting_text,
+    table_cell,
+)
 
 __all__ = [
     "PROMPT_LABELS",
     "ModelCardInputs",
     "hub_dataset_id",
     "metrics_table",
-    "plot_training_curves",
     "render_model_card",
-    "training_curves_figure",
 ]
 
 # Prompt types in the order they are reported, with how the card names them.
@@ -89,7 +91,7 @@ class ModelCardInputs:
     dataset_summary: str  # e.g. LoadReport.summary(): "21 pairs, 17 usable; 4 left out: ..."
     split_sizes: dict[str, int]  # train / validation / test
     hyperparameters: dict[str, object]
-    test_metrics: dict  # sam_demo.evaluation's structure, fine-tuned model on the test split
+    test_metrics: dict  # sam_demo.evaluation.single_prompt's structure, fine-tuned model on the test split
     zero_shot_metrics: dict | None  # the same for the base model, or None when not measured
     best_epoch: int | None
     validation_dice: float | None
@@ -124,12 +126,17 @@ def metrics_table(metrics: dict, zero_shot: dict | None) -> str:
     rows = []
     zero_shot_prompts = (zero_shot or {}).get("prompts", {})
     for key, scores in _ordered_prompts(metrics.get("prompts", {})):
-        row = [_cell(_prompt_label(key)), _count(scores.get("n")), _mean_std(scores, "dice"), _mean_std(scores, "iou")]
+        row = [
+            table_cell(_prompt_label(key)),
+            count_text(scores.get("n")),
+            mean_std_text(scores, "dice"),
+            mean_std_text(scores, "iou"),
+        ]
         if zero_shot is not None:
             base = zero_shot_prompts.get(key, {})
-            row += [_mean_std(base, "dice"), _mean_std(base, "iou")]
+            row += [mean_std_text(base, "dice"), mean_std_text(base, "iou")]
         rows.append(row)
-    return _table(header, rows)
+    return markdown_table(header, rows)
 
 
 def hub_dataset_id(dataset: str) -> str | None:
@@ -174,7 +181,7 @@ def _model_index_results(metrics: dict, dataset: str, hub_id: str | None) -> lis
     for key, scores in _ordered_prompts(metrics.get("prompts", {})):
         entries = []
         for metric, label in (("dice", "Dice"), ("iou", "IoU")):
-            value = _number(scores.get(metric, {}).get("mean"))
+            value = finite_number(scores.get(metric, {}).get("mean"))
             if value is not None:
                 entries.append({"type": metric, "value": round(value, 4), "name": f"{label} ({_short(key)} prompt)"})
         if entries:
@@ -236,8 +243,7 @@ predicted_iou = outputs.iou_scores[0, 0, 0].item()
 With TensorFlow and the `sam_demo` package of the project that trained it:
 
 ```python
-from sam_demo.model import load_sam
-from sam_demo.predictor import SamPredictor
+from sam_demo import SamPredictor, load_sam
 
 model, processor = load_sam("{source}")
 predictor = SamPredictor(model, processor)
@@ -262,33 +268,35 @@ def _training(card: ModelCardInputs) -> str:
     hub_id = hub_dataset_id(card.dataset)
     if hub_id is not None:
         link = f"[`{hub_id}`](https://huggingface.co/datasets/{hub_id})"
-        lines.append(f"Dataset: {_code(card.dataset)} from the Hub dataset {link}.")
+        lines.append(f"Dataset: {code_span(card.dataset)} from the Hub dataset {link}.")
     else:
         busi = " (Breast Ultrasound Images, Al-Dhabyani et al. 2020; see the citation below)"
         known = busi if _is_busi(card.dataset) else ""
-        lines.append(f"Dataset: {_code(card.dataset)}{known}.")
+        lines.append(f"Dataset: {code_span(card.dataset)}{known}.")
     if card.dataset_summary:
         lines += ["", f"Pairs of image and mask found: {card.dataset_summary.rstrip('.')}."]
     if card.split_sizes:
         lines += ["", "Images by split (each image in exactly one split):", ""]
-        sizes = [[_cell(name), _count(size)] for name, size in card.split_sizes.items()]
-        lines.append(_table(["split", "images"], sizes))
+        sizes = [[table_cell(name), count_text(size)] for name, size in card.split_sizes.items()]
+        lines.append(markdown_table(["split", "images"], sizes))
     lines += ["", "## Training", ""]
     facts = []
     if card.best_epoch is not None:
-        dice = _number(card.validation_dice)
+        dice = finite_number(card.validation_dice)
         after = f", where the validation Dice was {dice:.3f}" if dice is not None else ""
         facts.append(f"These weights are those of epoch {card.best_epoch}, the best on the validation split{after}.")
-    elif (dice := _number(card.validation_dice)) is not None:
+    elif (dice := finite_number(card.validation_dice)) is not None:
         facts.append(f"Validation Dice: {dice:.3f}.")
-    seconds = _number(card.training_seconds)
+    seconds = finite_number(card.training_seconds)
     if seconds is not None:
-        facts.append(f"Training took {_duration(seconds)}.")
+        facts.append(f"Training took {duration_text(seconds)}.")
     if facts:
         lines += [" ".join(facts), ""]
     if card.hyperparameters:
-        values = [[_cell(str(key)), _cell(_value(value))] for key, value in card.hyperparameters.items()]
-        lines.append(_table(["hyperparameter", "value"], values))
+        values = [
+            [table_cell(str(key)), table_cell(setting_text(value))] for key, value in card.hyperparameters.items()
+        ]
+        lines.append(markdown_table(["hyperparameter", "value"], values))
     else:
         lines.append("No hyperparameters were recorded.")
     return "\n".join(lines)
@@ -312,7 +320,7 @@ def _results(card: ModelCardInputs) -> str:
         lines += ["", "### By class"]
         for name in classes:
             table = metrics_table(_class_metrics(test, name), _class_metrics(base, name))
-            lines += ["", f"**{_escape(name)}**", "", table]
+            lines += ["", f"**{escape_cell(name)}**", "", table]
 
     lines += ["", "### Is the predicted IoU trustworthy?", ""]
     lines.append(
@@ -335,9 +343,10 @@ def _limitations(card: ModelCardInputs) -> str:
     if "phantom" in card.dataset.lower():
         items.append(
             "**Synthetic phantoms.** This run was trained and tested on synthetic ultrasound phantoms "
-            "(`sam_demo.phantom`): its numbers show that the pipeline works, not that the model segments real tumours."
+            "(`sam_demo.devtools.phantom`): its numbers show that the pipeline works, not that the model segments "
+            "real tumours."
         )
-    r = _number((card.test_metrics.get("iou_calibration") or {}).get("pearson_r"))
+    r = finite_number((card.test_metrics.get("iou_calibration") or {}).get("pearson_r"))
     calibration = f" (correlation with the real IoU: {r:.3f})" if r is not None else ""
     items += [
         f"**The predicted IoU is an estimate{calibration}.** It can be confidently wrong; it ranks masks, it does not "
@@ -409,10 +418,10 @@ def _calibration_table(test: dict, base: dict | None) -> str:
     ]
     for _, metrics in columns:
         calibration = metrics.get("iou_calibration") or {}
-        rows[0].append(_fmt(calibration.get("pearson_r")))
-        rows[1].append(_fmt(calibration.get("mean_abs_error")))
-        rows[2].append(_count(calibration.get("n")))
-    return _table([""] + [label for label, _ in columns], rows)
+        rows[0].append(score_text(calibration.get("pearson_r")))
+        rows[1].append(score_text(calibration.get("mean_abs_error")))
+        rows[2].append(count_text(calibration.get("n")))
+    return markdown_table([""] + [label for label, _ in columns], rows)
 
 
 def _model_name(card: ModelCardInputs) -> str:
@@ -426,145 +435,3 @@ def _dataset_name(dataset: str) -> str:
 def _is_busi(dataset: str) -> bool:
     # "BUSI", "Dataset_BUSI_with_GT", "data/busi-sample"; not "business".
     return re.search(r"(?<![a-z])busi(?![a-z])", dataset.lower()) is not None
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def _escape(text: str) -> str:
-    """Text safe inside a table cell: a bare '|' would end the cell, a newline the row."""
-    return " ".join(str(text).split()).replace("|", "\\|")
-
-
-def _cell(text: str) -> str:
-    return _escape(text) or " "
-
-
-def _code(text: str) -> str:
-    fence = "``" if "`" in text else "`"
-    return f"{fence} {text} {fence}" if fence == "``" else f"`{text}`"
-
-
-def _number(value: object) -> float | None:
-    """`value` as a finite float, or None (missing, None, NaN: an undefined score)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def _fmt(value: object) -> str:
-    number = _number(value)
-    return "n/a" if number is None else f"{number:.3f}"
-
-
-def _count(value: object) -> str:
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else "n/a"
-
-
-def _mean_std(scores: Mapping[str, Any], metric: str) -> str:
-    summary = scores.get(metric) or {}
-    mean, std = _number(summary.get("mean")), _number(summary.get("std"))
-    if mean is None:
-        return "n/a"
-    return f"{mean:.3f}" if std is None else f"{mean:.3f} ± {std:.3f}"
-
-
-def _value(value: object) -> str:
-    """A hyperparameter as a reader wants it: 1e-05 rather than 0.000, 'yes' rather than True."""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, Mapping):
-        return ", ".join(f"{k}: {_value(v)}" for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_value(v) for v in value)
-    return str(value)
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
-
-
-# ---------------------------------------------------------------------------------------------------------
-# training curves
-# ---------------------------------------------------------------------------------------------------------
-
-
-def training_curves_figure(
-    history: Sequence[Mapping[str, Any]], title: str = "Fine-tuning SAM's mask decoder"
-) -> Figure:
-    """Two panels against epoch: training loss, and validation Dice and IoU, with the best-Dice epoch marked.
-
-    Rows are {"epoch", "train_loss", "val_dice", "val_iou"}; a missing, None or NaN value is left out of its
-    curve (validation may run every few epochs only).
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    if not history:
-        raise ValueError("history is empty: there is no epoch to plot")
-    fig = Figure(figsize=(10, 4), layout="constrained")
-    FigureCanvasAgg(fig)  # an Agg canvas of its own: pyplot's backend is never consulted or changed
-    loss_ax, val_ax = fig.subplots(1, 2, sharex=True)  # the same epochs side by side, even if validation skips some
-
-    epochs, losses = _series(history, "train_loss")
-    loss_ax.plot(epochs, losses, color=BLUE, marker="o", markersize=4, label="training loss")
-    loss_ax.set(title="Training loss", xlabel="epoch", ylabel="loss")
-
-    dice_epochs, dice = _series(history, "val_dice")
-    iou_epochs, iou = _series(history, "val_iou")
-    # Line style and marker differ too, so the curves stay apart without colour.
-    if dice:
-        val_ax.plot(dice_epochs, dice, color=BLUISH_GREEN, marker="o", markersize=4, label="Dice")
-    if iou:
-        val_ax.plot(iou_epochs, iou, color=VERMILLION, marker="s", markersize=4, linestyle="--", label="IoU")
-    val_ax.set(title="Validation Dice and IoU", xlabel="epoch", ylabel="score", ylim=(0, 1.02))
-    if not dice and not iou:
-        val_ax.text(0.5, 0.5, "no validation scores", transform=val_ax.transAxes, ha="center", va="center")
-
-    if dice:
-        best = max(range(len(dice)), key=lambda i: (dice[i], -i))  # the first of equal bests, as training keeps it
-        marker = dict(color="0.45", linestyle=":", linewidth=1.2)
-        loss_ax.axvline(dice_epochs[best], label=f"best validation Dice (epoch {dice_epochs[best]})", **marker)
-        val_ax.axvline(dice_epochs[best], label="_nolegend_", **marker)  # the star below names it there
-        val_ax.plot(
-            [dice_epochs[best]],
-            [dice[best]],
-            linestyle="none",
-            marker="*",
-            markersize=14,
-            color=BLUISH_GREEN,
-            markeredgecolor="black",
-            label=f"best Dice {dice[best]:.3f} (epoch {dice_epochs[best]})",
-        )
-
-    for ax in (loss_ax, val_ax):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="best", frameon=False)
-    fig.suptitle(title)
-    return fig
-
-
-def plot_training_curves(history: list[dict], path: Path) -> None:
-    """Write `training_curves_figure(history)` to `path` as a PNG."""
-    fig = training_curves_figure(history)
-    fig.savefig(Path(path), format="png", dpi=120)
-
-
-def _series(history: Sequence[Mapping[str, Any]], key: str) -> tuple[list[int], list[float]]:
-    points = [(row["epoch"], _number(row.get(key))) for row in history]
-    kept = [(epoch, value) for epoch, value in points if value is not None]
-    return [epoch for epoch, _ in kept], [value for _, value in kept]

@@ -17,15 +17,15 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
+from ..core.image_io import ImageError, load_image
+from ..core.masks import dice, iou, load_mask
+from ..core.predictor import SamPredictor
+from ..core.prompts import PromptError
+from ..drawing.viz import mask_to_png_array, overlay
 from . import session as sessions
-from .image_io import ImageError, load_image
-from .masks import dice, iou, load_mask
-from .predictor import SamPredictor
-from .prompts import PromptError
 from .session import Session
-from .viz import mask_to_png_array, overlay
 
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"  # the repository's examples/
 THUMBNAIL_SIDE = 256
 MAX_DOWNLOADS = 256  # result folders kept for download (see write_downloads)
 DISCLAIMER = "**Research demo, not for clinical use.** It does not diagnose anything and must not inform care."

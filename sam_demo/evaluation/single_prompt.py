@@ -14,10 +14,10 @@ from collections import defaultdict
 
 import numpy as np
 
-from .masks import dice, iou, mask_box
-from .predictor import Prediction, SamPredictor
-from .prompt_sampling import interior_points
-from .training_data import TrainingExample
+from ..core.masks import dice, iou, mask_box
+from ..core.predictor import Prediction, SamPredictor
+from ..core.prompt_sampling import interior_points
+from ..data.examples import TrainingExample
 
 PROMPT_TYPES = ("box", "point", "three_points")
 

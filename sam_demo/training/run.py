@@ -15,9 +15,20 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import tensorflow as tf
-from matplotlib.figure import Figure
 from tqdm.auto import tqdm
+from transformers import SamProcessor, TFSamModel
 
+from ..core.model import load_sam, save_sam, vision_encoder_fingerprint
+from ..core.predictor import SamPredictor
+from ..data.errors import DatasetError
+from ..data.examples import TrainingExample, embed_examples, unembedded_examples
+from ..data.layouts import find_examples
+from ..data.loading import load_examples
+from ..data.sources import DEFAULT_FILENAME, DEFAULT_REPO_ID, resolve_dataset
+from ..data.splits import read_split, split_examples, write_split
+from ..evaluation.single_prompt import evaluate, mean_scores
+from ..publishing.model_card import metrics_table
+from ..publishing.reports import write_reports
 from .checkpoints import (
     CheckpointError,
     RunProgress,
@@ -26,16 +37,9 @@ from .checkpoints import (
     remove_checkpoints,
     saved_settings,
 )
-from .data import DatasetError, find_examples, load_examples, read_split, resolve_dataset, split_examples, write_split
 from .distribution import describe, is_chief, training_strategy
-from .evaluation import evaluate, mean_scores, predict_with
-from .masks import dice, mask_box
-from .model import load_sam, save_sam, vision_encoder_fingerprint
-from .model_card import ModelCardInputs, metrics_table, plot_training_curves, render_model_card
-from .predictor import SamPredictor
-from .training import SamTrainer
-from .training_data import TrainingExample, TrainingPipeline, embed_examples, unembedded_examples
-from .viz import display_box, display_mask
+from .pipeline import TrainingPipeline
+from .trainer import SamTrainer
 
 LOG_FIELDS = ("epoch", "train_loss", "val_dice", "val_iou", "seconds")
 
@@ -148,6 +152,57 @@ def run(config: RunConfig, say=print, *, resume: bool = False, strategy: tf.dist
     """
     strategy = strategy or training_strategy()
     chief = is_chief(strategy)
+    setup = _prepare(config, say, resume=resume, strategy=strategy, chief=chief)
+    started = time.time()
+    progress = _train_epochs(config, setup, say, chief=chief)
+    if not chief:
+        return {}
+    if progress.best_epoch is None:
+        raise CheckpointError(
+            f"{config.output_dir}: no epoch was trained (--epochs {config.epochs}); nothing to evaluate."
+        )
+    held_out = _HeldOut(
+        setup.dataset_summary,
+        {name: len(items) for name, items in setup.examples.items()},
+        setup.loaded["test"],
+        setup.examples["test"],
+        setup.zero_shot,
+    )
+    del setup  # one model in memory at a time: ViT-L is 1.2 GB of weights
+    gc.collect()
+    return _finish(config, held_out, progress, time.time() - started)
+
+
+@dataclass
+class _Setup:
+    """Everything the epochs need: the data, the model, the trainer, its checkpoint and where training stands."""
+
+    loaded: dict[str, list]  # LoadedExample per split
+    dataset_summary: str
+    examples: dict[str, list[TrainingExample]]
+    zero_shot: dict  # the starting model's test scores
+    model: TFSamModel
+    processor: SamProcessor
+    predictor: SamPredictor
+    trainer: SamTrainer
+    checkpoint: TrainingCheckpoint
+    pipeline: TrainingPipeline
+    progress: RunProgress
+
+
+@dataclass(frozen=True)
+class _HeldOut:
+    """What the final evaluation and the reports need once the training model is gone."""
+
+    dataset_summary: str
+    split_sizes: dict[str, int]
+    loaded_test: list
+    test: list[TrainingExample]  # embedded by the starting model's encoder
+    zero_shot: dict
+
+
+def _prepare(config: RunConfig, say, *, resume: bool, strategy: tf.distribute.Strategy, chief: bool) -> _Setup:
+    """Data and split, the model, each image's embedding, the zero-shot scores, the trainer and its state."""
     output = config.output_dir
     if resume:
         check_resumable(config, saved_settings(output))
@@ -175,7 +230,6 @@ def run(config: RunConfig, say=print, *, resume: bool = False, strategy: tf.dist
         "test": _embed_split(predictor, loaded, "test"),
     }
     zero_shot = evaluate(predictor, examples["test"])
-
     trainer = SamTrainer(
         model,
         strategy=strategy,
@@ -201,17 +255,34 @@ def run(config: RunConfig, say=print, *, resume: bool = False, strategy: tf.dist
         max_box_shift=config.box_shift,
         processor=processor if encoder_in_step else None,
     )
-    started = time.time()
+    return _Setup(
+        loaded,
+        dataset_summary,
+        examples,
+        zero_shot,
+        model,
+        processor,
+        predictor,
+        trainer,
+        checkpoint,
+        pipeline,
+        progress,
+    )
+
+
+def _train_epochs(config: RunConfig, setup: _Setup, say, *, chief: bool) -> RunProgress:
+    """The epochs: train, validate, keep the best model, checkpoint; stops early when asked."""
+    progress, output = setup.progress, config.output_dir
     for epoch in range(progress.epochs_done + 1, config.epochs + 1):
         if config.early_stopping and progress.stale_epochs >= config.early_stopping:
             say(f"no better validation Dice for {progress.stale_epochs} epochs: stopping early")
             break
         epoch_start = time.time()
-        loss = _train_one_epoch(trainer, pipeline, epoch, config.epochs)
+        loss = _train_one_epoch(setup.trainer, setup.pipeline, epoch, config.epochs)
         if config.train_vision_encoder:  # the encoder changed: so did every embedding
-            predictor.cache.clear()
-            examples["validation"] = embed_examples(predictor, loaded["validation"])
-        validation = mean_scores(predictor, examples["validation"])
+            setup.predictor.cache.clear()
+            setup.examples["validation"] = embed_examples(setup.predictor, setup.loaded["validation"])
+        validation = mean_scores(setup.predictor, setup.examples["validation"])
         row = {
             "epoch": epoch,
             "train_loss": loss,
@@ -225,34 +296,34 @@ def run(config: RunConfig, say=print, *, resume: bool = False, strategy: tf.dist
         if validation["dice"] > progress.best_dice:
             progress.best_dice, progress.best_epoch, progress.stale_epochs = validation["dice"], epoch, 0
             if chief:
-                save_sam(model, processor, output)
+                save_sam(setup.model, setup.processor, output)
         else:
             progress.stale_epochs += 1
-        checkpoint.save(progress, config.settings())
+        setup.checkpoint.save(progress, config.settings())
         if chief:
             _write_log(output / "training_log.csv", progress.history)
-    if not chief:
-        return {}
-    if progress.best_epoch is None:
-        raise CheckpointError(f"{output}: no epoch was trained (--epochs {config.epochs}); nothing to evaluate.")
+    return progress
 
-    # One model in memory at a time: ViT-L is 1.2 GB of weights.
-    del trainer, checkpoint, pipeline, predictor, model
-    gc.collect()
-    best = SamPredictor(*load_sam(output), cache_size=1)
-    test = embed_examples(best, loaded["test"]) if config.train_vision_encoder else examples["test"]
+
+def _finish(config: RunConfig, held_out: _HeldOut, progress: RunProgress, training_seconds: float) -> dict:
+    """The best model on the test split beside the zero-shot scores; metrics and reports written."""
+    best = SamPredictor(*load_sam(config.output_dir), cache_size=1)
+    test = embed_examples(best, held_out.loaded_test) if config.train_vision_encoder else held_out.test
     metrics = {
         "test": evaluate(best, test),
-        "zero_shot_test": zero_shot,
+        "zero_shot_test": held_out.zero_shot,
         "best_epoch": progress.best_epoch,
         "best_validation_dice": progress.best_dice,
-        "training_seconds": time.time() - started,
-        "split_sizes": {name: len(items) for name, items in examples.items()},
-        "dataset": dataset_summary,
+        "training_seconds": training_seconds,
+        "split_sizes": held_out.split_sizes,
+        "dataset": held_out.dataset_summary,
         "config": config.settings(),
         "history": progress.history,
     }
-    write_reports(config, metrics, best, test)
+    dataset = config.dataset or f"{DEFAULT_REPO_ID}/{DEFAULT_FILENAME}"
+    write_reports(
+        config.output_dir, metrics, best, test, base_model=config.model, dataset=dataset, repo_id=config.hub_model_id
+    )
     return metrics
 
 
@@ -260,57 +331,6 @@ def _embed_split(predictor: SamPredictor, loaded: dict[str, list], split: str) -
     # The vision encoder runs once per image here, seconds each on a CPU: a progress bar per split.
     items = tqdm(loaded[split], desc=f"embedding {split} images", unit="image", leave=False)
     return embed_examples(predictor, items)
-
-
-def write_reports(config: RunConfig, metrics: dict, predictor: SamPredictor, test: list[TrainingExample]) -> None:
-    """metrics.json, results.md, training_curves.png, examples.png and the model card README.md."""
-    folder = config.output_dir
-    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    (folder / "results.md").write_text(metrics_table(metrics["test"], metrics["zero_shot_test"]) + "\n")
-    plot_training_curves(metrics["history"], folder / "training_curves.png")
-    save_examples_figure(predictor, test, folder / "examples.png")
-    hyperparameters = {
-        key: value
-        for key, value in metrics["config"].items()
-        if key not in ("model", "dataset", "output_dir", "hub_model_id")
-    }
-    card = ModelCardInputs(
-        repo_id=config.hub_model_id,
-        base_model=config.model,
-        dataset=config.dataset or "sayakpaul/sample-datasets/breast-cancer-dataset.tar.gz",
-        dataset_summary=metrics["dataset"],
-        split_sizes=metrics["split_sizes"],
-        hyperparameters=hyperparameters,
-        test_metrics=metrics["test"],
-        zero_shot_metrics=metrics["zero_shot_test"],
-        best_epoch=metrics["best_epoch"],
-        validation_dice=metrics["best_validation_dice"],
-        training_seconds=metrics["training_seconds"],
-    )
-    (folder / "README.md").write_text(render_model_card(card))
-
-
-def save_examples_figure(predictor: SamPredictor, examples: list[TrainingExample], path: Path, count: int = 4) -> None:
-    """Held-out images: ground truth beside the fine-tuned model's mask for a tight box prompt."""
-    shown = examples[:count]
-    figure = Figure(figsize=(6, 3 * len(shown)), layout="constrained")
-    for row, example in enumerate(shown):
-        mask, predicted_iou = predict_with(predictor, example, "box")
-        for column, (title, overlay_mask) in enumerate(
-            [
-                (f"{example.name}: ground truth", example.mask),
-                (f"box prompt: Dice {dice(mask, example.mask):.2f}, predicted IoU {predicted_iou:.2f}", mask),
-            ]
-        ):
-            axes = figure.add_subplot(len(shown), 2, 2 * row + column + 1)
-            axes.imshow(example.encoded.image)
-            display_mask(overlay_mask, axes)
-            if column == 1:
-                display_box(mask_box(example.mask), axes)
-            axes.set_title(title, fontsize=8)
-            axes.axis("off")
-    figure.suptitle("Held-out test images (research demo, not for clinical use)", fontsize=9)
-    figure.savefig(path, dpi=100)
 
 
 def _train_one_epoch(trainer: SamTrainer, pipeline: TrainingPipeline, epoch: int, epochs: int) -> float:

@@ -15,6 +15,8 @@ import tensorflow as tf
 from PIL import Image
 from transformers import SamProcessor
 
+LOW_RES_SIZE = 256  # side of the decoder's mask grid, and of a mask prompt
+
 
 def resized_size(original_size: tuple[int, int], longest_edge: int = 1024) -> tuple[int, int]:
     """(height, width) of the image inside the model input, rounded as the SAM image processor rounds it."""
@@ -40,7 +42,7 @@ def preprocess_image(processor: SamProcessor, image: np.ndarray) -> tuple[np.nda
     return inputs["pixel_values"].astype(np.float32), resized
 
 
-def low_res_target(mask: np.ndarray, low_res_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+def low_res_target(mask: np.ndarray, low_res_size: int = LOW_RES_SIZE) -> tuple[np.ndarray, np.ndarray]:
     """A ground-truth mask in the decoder's low-resolution frame: (target, valid), both (256, 256) float32.
 
     The mask goes through the same resize (longest side to 256, as `SamImageProcessor` resizes segmentation

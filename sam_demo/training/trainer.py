@@ -21,7 +21,7 @@ import tensorflow as tf
 import tf_keras
 from transformers import TFSamModel
 
-from .decoding import SamDecoder
+from ..core.decoding import SamDecoder
 from .losses import bce_per_example, dice_per_example, iou_head_errors
 
 

@@ -1,0 +1,1 @@
+"""The Gradio app: the page and its handlers, and one user's session."""

@@ -1,0 +1,1 @@
+"""The inference core: loading and saving checkpoints, the predictor, prompts, images and masks."""

@@ -1,0 +1,1 @@
+"""Datasets: finding, validating, loading and splitting image/mask pairs."""

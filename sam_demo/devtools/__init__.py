@@ -1,0 +1,1 @@
+"""Development tools: synthetic phantoms, benchmarks and random models (masks mean nothing)."""

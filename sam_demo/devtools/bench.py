@@ -1,0 +1,231 @@
+"""Benchmarks that print numbers (never timed tests).
+
+    python -m sam_demo.bench predictor --arch large [--json]
+    python -m sam_demo.bench train --arch base --images 8 [--json]
+    python -m sam_demo.bench load --arch large [--json]
+
+build a randomly initialised SAM with the real architecture (nothing is downloaded; speed does not depend on
+the weights) and measure what a user of the app, or of train.py, waits for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..core.model import save_sam
+from ..core.predictor import SamPredictor
+from .phantom import make_phantom
+from .random_models import sam_architecture
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def machine() -> str:
+    """Architecture, cores and vector extensions: the ViT encoder runs about 3x faster with AVX-512 than AVX2."""
+    flags: set[str] = set()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = next((set(line.split(":", 1)[1].split()) for line in cpuinfo if line.startswith("flags")), set())
+    except OSError:
+        pass
+    vector = sorted(flag for flag in flags if flag.startswith("avx") or flag in ("fma", "amx_tile", "amx_bf16"))
+    extensions = " ".join(vector) or "unknown vector extensions"
+    return f"{platform.machine()}, {len(os.sched_getaffinity(0))} CPU cores available, {extensions}"
+
+
+def bench_predictor(arch: str, clicks: int, encoder_runs: int, image_size: tuple[int, int]) -> dict:
+    """Encoder seconds per image, decoder+post-processing ms per click with and without the cache."""
+    model, processor = sam_architecture(arch)
+    predictor = SamPredictor(model, processor, cache_size=encoder_runs + 2)
+    images = [make_phantom(seed, size=image_size)[0] for seed in range(encoder_runs + 2)]
+    height, width = image_size
+
+    predictor.warm_up()
+    predictor.set_image(images[0])  # first encoder call traces the graph: excluded
+    click_points = [
+        [(width * (0.3 + 0.4 * ((i * 7) % 10) / 10), height * (0.3 + 0.04 * (i % 10)))] for i in range(clicks + 1)
+    ]
+
+    def click(i: int) -> None:
+        predictor.predict(points=click_points[i], labels=[1], multimask_output=True)
+
+    click_times = []
+    for i in range(clicks + 1):
+        start = time.perf_counter()
+        click(i)
+        click_times.append(time.perf_counter() - start)
+    click_times = click_times[1:]  # the first call after encoding pays one-off allocations
+
+    encoder_times, uncached_times = [], []
+    for image in images[1 : encoder_runs + 1]:
+        start = time.perf_counter()
+        predictor.set_image(image)
+        encoded = time.perf_counter()
+        click(0)
+        done = time.perf_counter()
+        encoder_times.append(encoded - start)
+        uncached_times.append(done - start)
+
+    return {
+        "arch": arch,
+        "image_size": list(image_size),
+        "encoder_s": round(statistics.median(encoder_times), 3),
+        "click_ms_cached": round(statistics.median(click_times) * 1000, 1),
+        "click_ms_cached_p90": round(float(np.percentile(click_times, 90)) * 1000, 1),
+        "click_ms_uncached": round(statistics.median(uncached_times) * 1000, 1),
+        "clicks": clicks,
+        "encoder_runs": encoder_runs,
+        "peak_rss_mb": round(peak_rss_mb()),
+        "decoder_traces": predictor.decoder_traces,
+        "machine": machine(),
+    }
+
+
+def bench_train(arch: str, images: int, batch_size: int, image_size: tuple[int, int]) -> dict:
+    """Seconds per training epoch with cached embeddings (after the first epoch) and without them."""
+    from ..data.examples import embed_examples
+    from ..data.layouts import find_examples
+    from ..data.loading import load_examples
+    from ..training.pipeline import TrainingPipeline
+    from ..training.trainer import SamTrainer
+    from .phantom_datasets import write_phantom_dataset
+
+    model, processor = sam_architecture(arch)
+    predictor = SamPredictor(model, processor, cache_size=1)
+    with tempfile.TemporaryDirectory() as folder:
+        root = write_phantom_dataset(Path(folder), images, layout="images-labels", size=image_size)
+        loaded = list(load_examples(find_examples(root)).examples)
+    start = time.perf_counter()
+    examples = embed_examples(predictor, loaded)
+    embedding_s = time.perf_counter() - start
+    trainer = SamTrainer(model)
+    pipelines = {
+        route: TrainingPipeline(examples, batch_size=batch_size, seed=0, point_share=0.0, processor=source)
+        for route, source in (("cached", None), ("uncached", processor))
+    }
+
+    def epoch(route: str, number: int) -> float:
+        start = time.perf_counter()
+        trainer.train_epoch(pipelines[route].epoch(number))
+        return time.perf_counter() - start
+
+    epoch("cached", 0)  # traces the training step: excluded
+    cached = epoch("cached", 1)
+    epoch("uncached", 0)  # traces the step with the encoder and fills the pixel cache: excluded
+    uncached = epoch("uncached", 1)
+    return {
+        "arch": arch,
+        "images": images,
+        "batch_size": batch_size,
+        "embedding_s": round(embedding_s, 2),
+        "epoch_s_cached": round(cached, 2),
+        "epoch_s_uncached": round(uncached, 2),
+        "speedup": round(uncached / cached, 1),
+        "peak_rss_mb": round(peak_rss_mb()),
+        "machine": machine(),
+    }
+
+
+# Runs in a fresh process per route, so that each peak RSS is that route's own.
+_LOAD = """
+import json, sys, time
+from pathlib import Path
+route, folder = sys.argv[1], Path(sys.argv[2])
+from sam_demo import load_sam
+from transformers import TFSamModel
+
+def status_mb(field):  # this process's own memory: ru_maxrss would carry the parent's peak across fork and exec
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field + ":")) / 1024
+
+before = status_mb("VmRSS")
+start = time.perf_counter()
+if route == "transformers":
+    TFSamModel.from_pretrained(folder)
+else:
+    load_sam(folder)
+seconds = time.perf_counter() - start
+print(json.dumps({"seconds": seconds, "peak_rss_mb": status_mb("VmHWM"), "rss_before_mb": before}))
+"""
+
+
+def bench_load(arch: str) -> dict:
+    """Seconds and memory to load a checkpoint from disk: the Hub's PyTorch layout through `load_sam`, against
+    TF's layout through `load_sam` and through transformers' own `TFSamModel.from_pretrained`."""
+    with tempfile.TemporaryDirectory() as folder:
+        model, processor = sam_architecture(arch)
+        pytorch_layout, tf_layout = Path(folder) / "pytorch", Path(folder) / "tf"
+        save_sam(model, processor, pytorch_layout)
+        model.save_pretrained(tf_layout, safe_serialization=True)
+        processor.save_pretrained(tf_layout)
+        del model
+        routes = {"pytorch_layout": ("load_sam", pytorch_layout), "tf_layout": ("load_sam", tf_layout)}
+        routes["tf_layout_transformers"] = ("transformers", tf_layout)
+        result: dict = {
+            "arch": arch,
+            "weights_mb": round((pytorch_layout / "model.safetensors").stat().st_size / 2**20),
+        }
+        for name, (route, path) in routes.items():
+            command = [sys.executable, "-c", _LOAD, route, str(path)]
+            measured = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+            result[f"{name}_s"] = round(measured["seconds"], 2)
+            result[f"{name}_added_rss_mb"] = round(measured["peak_rss_mb"] - measured["rss_before_mb"])
+    result["machine"] = machine()
+    return result
+
+
+def print_table(result: dict) -> None:
+    width = max(len(key) for key in result)
+    for key, value in result.items():
+        print(f"{key:<{width}}  {value}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m sam_demo.bench", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    predictor = commands.add_parser("predictor", help="encoder and per-click decoder timings")
+    predictor.add_argument("--arch", choices=["tiny", "base", "large", "huge"], default="large")
+    predictor.add_argument("--clicks", type=int, default=30, help="timed clicks on a cached embedding (>= 20)")
+    predictor.add_argument("--encoder-runs", type=int, default=2, help="timed encoder runs (after one untimed)")
+    predictor.add_argument("--image-size", type=int, nargs=2, default=(480, 600), metavar=("H", "W"))
+    predictor.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    train = commands.add_parser("train", help="seconds per training epoch with and without the embedding cache")
+    train.add_argument("--arch", choices=["tiny", "base", "large", "huge"], default="base")
+    train.add_argument("--images", type=int, default=8)
+    train.add_argument("--batch-size", type=int, default=2)
+    train.add_argument("--image-size", type=int, nargs=2, default=(480, 600), metavar=("H", "W"))
+    train.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    load = commands.add_parser("load", help="seconds and memory to load a checkpoint, by layout and route")
+    load.add_argument("--arch", choices=["tiny", "base", "large", "huge"], default="large")
+    load.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    args = parser.parse_args(argv)
+    if args.command == "load":
+        result = bench_load(args.arch)
+    elif args.command == "train":
+        result = bench_train(args.arch, args.images, args.batch_size, tuple(args.image_size))
+    elif args.clicks < 20:
+        parser.error("--clicks must be at least 20 for a meaningful median")
+    else:
+        result = bench_predictor(args.arch, args.clicks, args.encoder_runs, tuple(args.image_size))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print_table(result)
+
+
+if __name__ == "__main__":
+    main()
