@@ -6,6 +6,7 @@ files as Meta's repo), and the notebook's dataset archive under `sayakpaul/sampl
 """
 
 import io
+import json
 import os
 import re
 import subprocess
@@ -20,10 +21,11 @@ from gradio_client import Client, handle_file
 from helpers import free_port
 from huggingface_hub import constants
 from local_hub import LocalHub
+from safetensors.numpy import load_file, save_file
 from transformers import SamImageProcessor
 
 from sam_demo.app.ui import example_images
-from sam_demo.core.model import DEFAULT_MODEL_ID, ModelLoadError, load_sam
+from sam_demo.core.model import DEFAULT_MODEL_ID, ModelLoadError, load_sam, save_sam
 from sam_demo.core.predictor import SamPredictor
 from sam_demo.data.sources import DEFAULT_FILENAME, DEFAULT_REPO_ID
 
@@ -194,3 +196,33 @@ def test_model_cards_pytorch_snippet_runs_verbatim_and_gives_the_same_mask(hub, 
     assert pytorch_mask.shape == ours.best.shape
     assert np.mean(pytorch_mask != ours.best) < 1e-3
     assert pytorch_iou == pytest.approx(float(ours.iou_scores[0]), abs=1e-4)
+
+
+@pytest.mark.parametrize("layout", ["pytorch-sharded", "tf-h5"])
+def test_every_weight_layout_loads_by_repo_id(hub_client, tmp_path, layout):
+    """Sharded PyTorch weights (large fine-tunes) and TF's tf_model.h5 (this project's older outputs), by repo id."""
+    model, processor = load_sam(PYTORCH_CHECKPOINT)
+    folder = tmp_path / layout
+    if layout == "tf-h5":
+        model.save_pretrained(folder)  # tf_model.h5 and config.json
+    else:
+        save_sam(model, processor, folder)
+        state = load_file(str(folder / "model.safetensors"))
+        (folder / "model.safetensors").unlink()
+        names = sorted(state)
+        weight_map = {name: f"model-{index % 2 + 1:05d}-of-00002.safetensors" for index, name in enumerate(names)}
+        for shard in sorted(set(weight_map.values())):
+            part = {name: state[name] for name in names if weight_map[name] == shard}
+            save_file(part, str(folder / shard), metadata={"format": "pt"})
+        (folder / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    repo_id = f"{USER}/sam-{layout}"
+    hub_client.add_folder(repo_id, folder)
+    loaded, _ = load_sam(repo_id)
+    for left, right in zip(model.weights, loaded.weights):
+        np.testing.assert_array_equal(left.numpy(), right.numpy())
+    fetched = downloads(hub_client, repo_id)
+    assert "model.safetensors" not in fetched  # only the files of the layout the repo has
+    if layout == "tf-h5":
+        assert "tf_model.h5" in fetched
+    else:
+        assert {"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"} <= set(fetched)

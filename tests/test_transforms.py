@@ -5,8 +5,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from sam_demo.core.prompts import LOW_RES_SIZE
 from sam_demo.core.transforms import (
-    LOW_RES_SIZE,
     low_res_target,
     preprocess_image,
     resized_size,

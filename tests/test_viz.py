@@ -284,20 +284,18 @@ IMAGE = grey_image(20, 30)
         ({"masks": np.zeros((2, 20, 31), bool)}, "mask is 20x31 but the image is 20x30"),
         ({"masks": np.zeros((1, 1, 20, 30), bool)}, "masks must be HxW or NxHxW"),
         ({"masks": np.full((20, 30), "yes")}, "masks must be boolean or numeric"),
-        ({"points": [[1, 2], [3, 4]], "labels": [1]}, "2 points but 1 labels"),
-        (
-            {"points": [[1, 2], [3, 4]], "labels": [2, 0]},
-            r"labels must be 1 \(foreground\) or 0 \(background\), got \[2\]",
-        ),
-        ({"points": [[1, 2]]}, "points and labels must be given together"),
-        ({"labels": [1]}, "points and labels must be given together"),
-        ({"points": [["a", "b"]], "labels": [1]}, "points must be numeric"),
-        ({"points": [1, 2], "labels": [1]}, r"points must be Nx2 \(x, y\), got shape \(2,\)"),
-        ({"points": [[np.nan, 2]], "labels": [1]}, "points must be finite"),
-        ({"points": [[1, 2]], "labels": ["x"]}, "labels must be numeric"),
-        ({"box": (10, 5, 2, 8)}, "x0 <= x1 and y0 <= y1"),
-        ({"box": (1, 2, 3)}, r"box must be \(x0, y0, x1, y1\), got 3 numbers"),
-        ({"box": ("a", 1, 2, 3)}, "box must be numeric"),
+        # Points and boxes are checked as every prompt is (sam_demo.core.prompts), so the messages are the same.
+        ({"points": [[1, 2], [3, 4]], "labels": [1]}, r"2 point\(s\) but 1 label\(s\)"),
+        ({"points": [[1, 2], [3, 4]], "labels": [2, 0]}, r"point label 2 is not 0 \(background\) or 1 \(foreground\)"),
+        ({"points": [[1, 2]]}, "points need labels"),
+        ({"labels": [1]}, r"0 point\(s\) but 1 label\(s\)"),
+        ({"points": [["a", "b"]], "labels": [1]}, "points must be numbers"),
+        ({"points": [[1, 2, 3]], "labels": [1]}, r"points must be a list of \(x, y\) pairs; got shape \(1, 3\)"),
+        ({"points": [[np.nan, 2]], "labels": [1]}, "points contains NaN or infinite values"),
+        ({"points": [[1, 2]], "labels": ["x"]}, "point label 'x' is not 0"),
+        ({"box": (10, 5, 2, 8)}, "needs x0 < x1 and y0 < y1"),
+        ({"box": (1, 2, 3)}, r"a box is \(x0, y0, x1, y1\); got 3 number\(s\)"),
+        ({"box": ("a", 1, 2, 3)}, "box must be numbers"),
         ({"alpha": 1.5}, "alpha must be between 0 and 1"),
     ],
 )
@@ -441,7 +439,7 @@ def test_display_points_skips_absent_labels_and_checks_inputs(ax):
 
     (positive,) = ax.collections
     assert (positive.get_sizes() == 50).all()
-    with pytest.raises(ValueError, match="2 points but 3 labels"):
+    with pytest.raises(ValueError, match=r"2 point\(s\) but 3 label\(s\)"):
         viz.display_points([[1, 2], [3, 4]], [1, 1, 0], ax)
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..core.predictor import Prediction
+from ..core.prompt_kinds import wants_multimask
 from ..core.prompts import PromptError
 
 POSITIVE, NEGATIVE, BOX = "Tumour point (+)", "Background point (−)", "Box (click two corners)"
@@ -49,7 +50,7 @@ class Session:
             return True
         if candidate_mode == ALWAYS_ONE:
             return False
-        return len(self.points) == 1 and self.box is None
+        return wants_multimask(len(self.points), self.box is not None)
 
     def refinement_logits(self) -> np.ndarray | None:
         """The low-res logits of the mask on display, fed back so that a new click refines it."""

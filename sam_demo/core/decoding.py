@@ -15,7 +15,8 @@ import numpy as np
 import tensorflow as tf
 from transformers import TFSamModel
 
-from .transforms import LOW_RES_SIZE, upscale_logits
+from .prompts import LOW_RES_SIZE
+from .transforms import upscale_logits
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .transforms import LOW_RES_SIZE
-
 FOREGROUND, BACKGROUND = 1, 0
+LOW_RES_SIZE = 256  # side of the decoder's mask grid (the low-resolution frame), and so of a mask prompt
 
 # What callers may pass: (x, y) pixel pairs, their 0/1 labels, and one (x0, y0, x1, y1) box, as lists or arrays.
 PointsLike = Sequence[Sequence[float]] | np.ndarray | None
@@ -34,6 +33,22 @@ class Prompts:
 def validate_prompts(points: PointsLike, labels: LabelsLike, box: BoxLike, image_size: tuple[int, int]) -> Prompts:
     """Check points, labels and box against an image of `image_size` (height, width); raise `PromptError`."""
     height, width = image_size
+    point_array, label_array = checked_points(points, labels)
+    for x, y in point_array:
+        if not (0 <= x < width and 0 <= y < height):
+            raise PromptError(f"point ({x:g}, {y:g}) is outside the {width}x{height} image.")
+    box_array = None if box is None else checked_box(box)
+    if box_array is not None:
+        x0, y0, x1, y1 = box_array
+        if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
+            raise PromptError(f"box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) extends outside the {width}x{height} image.")
+    if not len(point_array) and box_array is None:
+        raise PromptError("no prompt: give at least one point or a box.")
+    return Prompts(point_array, label_array, box_array)
+
+
+def checked_points(points: PointsLike, labels: LabelsLike) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 2) float32 (x, y) points and their (N,) int32 labels, checked in form (not against an image)."""
     point_array = _points_array(points)
     if len(point_array) and labels is None:
         raise PromptError("points need labels: 1 for foreground (tumour), 0 for background.")
@@ -43,24 +58,18 @@ def validate_prompts(points: PointsLike, labels: LabelsLike, box: BoxLike, image
     if len(label_array) and not np.isin(label_array, (FOREGROUND, BACKGROUND)).all():
         bad = label_array[~np.isin(label_array, (FOREGROUND, BACKGROUND))][0]
         raise PromptError(f"point label {bad.item()!r} is not 0 (background) or 1 (foreground).")
-    for x, y in point_array:
-        if not (0 <= x < width and 0 <= y < height):
-            raise PromptError(f"point ({x:g}, {y:g}) is outside the {width}x{height} image.")
+    return point_array.astype(np.float32), label_array.astype(np.int32)
 
-    box_array = None
-    if box is not None:
-        box_array = _as_float_array(box, "box").reshape(-1)
-        if box_array.size != 4:
-            raise PromptError(f"a box is (x0, y0, x1, y1); got {box_array.size} number(s).")
-        x0, y0, x1, y1 = box_array
-        if x0 >= x1 or y0 >= y1:
-            raise PromptError(f"box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) needs x0 < x1 and y0 < y1.")
-        if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
-            raise PromptError(f"box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) extends outside the {width}x{height} image.")
 
-    if not len(point_array) and box_array is None:
-        raise PromptError("no prompt: give at least one point or a box.")
-    return Prompts(point_array.astype(np.float32), label_array.astype(np.int32), box_array)
+def checked_box(box: BoxLike) -> np.ndarray:
+    """(x0, y0, x1, y1) as float32 with x0 < x1 and y0 < y1, checked in form (not against an image)."""
+    box_array = _as_float_array(box, "box").reshape(-1)
+    if box_array.size != 4:
+        raise PromptError(f"a box is (x0, y0, x1, y1); got {box_array.size} number(s).")
+    x0, y0, x1, y1 = box_array
+    if x0 >= x1 or y0 >= y1:
+        raise PromptError(f"box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) needs x0 < x1 and y0 < y1.")
+    return box_array
 
 
 def validate_mask_input(mask_input: np.ndarray | None) -> np.ndarray | None:

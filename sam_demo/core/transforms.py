@@ -15,7 +15,7 @@ import tensorflow as tf
 from PIL import Image
 from transformers import SamProcessor
 
-LOW_RES_SIZE = 256  # side of the decoder's mask grid, and of a mask prompt
+from .prompts import LOW_RES_SIZE
 
 
 def resized_size(original_size: tuple[int, int], longest_edge: int = 1024) -> tuple[int, int]:

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 from PIL import Image
 
+from ..core.prompts import checked_box, checked_points
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
@@ -239,30 +241,14 @@ def _as_mask_stack(masks: np.ndarray | None, height: int, width: int) -> np.ndar
 
 
 def _as_points(points: np.ndarray | None, labels: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Validated (Nx2 float (x, y) points, N integer 0/1 labels)."""
-    if points is None or labels is None:
-        raise ValueError("points and labels must be given together")
-    xy = _as_finite_numbers(points, "points")
-    if xy.ndim != 2 or xy.shape[1] != 2:
-        raise ValueError(f"points must be Nx2 (x, y), got shape {xy.shape}")
-    point_labels = _as_finite_numbers(labels, "labels").reshape(-1)
-    if len(point_labels) != len(xy):
-        raise ValueError(f"got {len(xy)} points but {len(point_labels)} labels")
-    if not np.isin(point_labels, (0, 1)).all():
-        # Report the offending values as given (2, not the float copy's 2.0).
-        invalid = sorted(set(np.asarray(labels).reshape(-1).tolist()) - {0, 1})
-        raise ValueError(f"labels must be 1 (foreground) or 0 (background), got {invalid}")
-    return xy, point_labels.astype(int)
+    """Nx2 float (x, y) points and N integer 0/1 labels, checked as every prompt is (`core.prompts`)."""
+    xy, point_labels = checked_points(points, labels)
+    return xy.astype(float), point_labels.astype(int)
 
 
 def _as_box(box: Sequence[float]) -> tuple[float, float, float, float]:
-    """Validated (x0, y0, x1, y1) with x0 <= x1 and y0 <= y1."""
-    corners = _as_finite_numbers(box, "box").reshape(-1)
-    if corners.shape != (4,):
-        raise ValueError(f"box must be (x0, y0, x1, y1), got {corners.size} numbers")
-    x0, y0, x1, y1 = (float(v) for v in corners)
-    if x1 < x0 or y1 < y0:
-        raise ValueError(f"box must have x0 <= x1 and y0 <= y1, got {(x0, y0, x1, y1)}")
+    """(x0, y0, x1, y1) with x0 < x1 and y0 < y1, checked as every prompt is (`core.prompts`)."""
+    x0, y0, x1, y1 = (float(v) for v in checked_box(box))
     return x0, y0, x1, y1
 
 

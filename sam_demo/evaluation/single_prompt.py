@@ -1,6 +1,7 @@
 """Honest evaluation: Dice and IoU at the original resolution, per prompt type and per class.
 
-Prompts are deterministic, derived from the ground truth the way a careful user would give them:
+Prompts are the deterministic kinds of `core.prompt_kinds.EVALUATION_KINDS`, derived from the ground truth the way
+a careful user would give them:
 * `box`: the tight box around the tumour (single-mask output);
 * `point`: one click on the tumour's most interior pixel (SAM's three candidates, the one with the highest
   predicted IoU is taken, as the app shows it);
@@ -14,26 +15,20 @@ from collections import defaultdict
 
 import numpy as np
 
-from ..core.masks import dice, iou, mask_box
+from ..core.masks import dice, iou
 from ..core.predictor import Prediction, SamPredictor
-from ..core.prompt_sampling import interior_points
+from ..core.prompt_kinds import EVALUATION_KINDS, evaluation_kind
 from ..data.examples import TrainingExample
 
-PROMPT_TYPES = ("box", "point", "three_points")
+PROMPT_TYPES = tuple(kind.key for kind in EVALUATION_KINDS)
 
 
 def predict_with(predictor: SamPredictor, example: TrainingExample, prompt_type: str) -> tuple[np.ndarray, float]:
     """The mask shown for `prompt_type`, and the model's predicted IoU for it."""
-    if prompt_type == "box":
-        prediction = predictor.decode(example.encoded, box=mask_box(example.mask), multimask_output=False)
-    elif prompt_type == "point":
-        prediction = predictor.decode(example.encoded, points=interior_points(example.mask, 1), labels=[1])
-    elif prompt_type == "three_points":
-        prediction = predictor.decode(
-            example.encoded, points=interior_points(example.mask, 3), labels=[1, 1, 1], multimask_output=False
-        )
-    else:
-        raise ValueError(f"unknown prompt type {prompt_type!r}; choose from {', '.join(PROMPT_TYPES)}")
+    prompt = evaluation_kind(prompt_type).prompt(example.mask)
+    prediction = predictor.decode(
+        example.encoded, points=prompt.points, labels=prompt.labels, box=prompt.box, multimask_output=prompt.multimask
+    )
     return _shown(prediction)
 
 

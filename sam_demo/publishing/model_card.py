@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml  # a dependency of huggingface_hub, which is pinned
 
+from ..core.prompt_kinds import EVALUATION_KINDS
 from .markdown import (
     code_span,
     count_text,
@@ -41,14 +42,9 @@ __all__ = [
     "render_model_card",
 ]
 
-# Prompt types in the order they are reported, with how the card names them.
-PROMPT_LABELS: dict[str, str] = {
-    "box": "box",
-    "point": "one interior point",
-    "three_points": "three interior points",
-}
-# The same, as the short form used in the Hub's metric names ("Dice (box prompt)").
-_PROMPT_SHORT = {"box": "box", "point": "one-point", "three_points": "three-point"}
+# Prompt types in the order they are reported, with how the card names them (long, and short for metric names).
+PROMPT_LABELS: dict[str, str] = {kind.key: kind.label for kind in EVALUATION_KINDS}
+_PROMPT_SHORT = {kind.key: kind.short for kind in EVALUATION_KINDS}
 
 TAGS = ("segment-anything", "sam", "medical-imaging", "ultrasound", "breast-cancer", "tensorflow", "research-only")
 

@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 from transformers import SamProcessor
 
-from ..core.prompt_sampling import perturbed_box, random_points
+from ..core.prompt_kinds import jittered_box, random_interior_points
 from ..core.transforms import preprocess_image, to_model_frame
 from ..data.examples import TrainingExample
 
@@ -48,15 +48,15 @@ class PromptSampler:
         labels = np.full((len(batch), MAX_POINTS), -1, np.int32)
         boxes = np.zeros((len(batch), 4), np.float32)
         count = 0 if rng.random() >= self.point_share else int(rng.integers(1, MAX_POINTS + 1))
+        kind = jittered_box(self.max_box_shift) if count == 0 else random_interior_points(count)
         for row, example in enumerate(batch):
             sizes = example.encoded.original_size, example.encoded.resized_size
-            if count == 0:
-                box = perturbed_box(example.mask, rng, self.max_box_shift)
-                boxes[row] = to_model_frame(np.reshape(box, (2, 2)), *sizes).reshape(4)
+            prompt = kind.prompt(example.mask, rng)
+            if prompt.box is not None:
+                boxes[row] = to_model_frame(np.reshape(prompt.box, (2, 2)), *sizes).reshape(4)
             else:
-                xy, point_labels = random_points(example.mask, rng, foreground=count)
-                points[row, :count] = to_model_frame(xy, *sizes)
-                labels[row, :count] = point_labels
+                points[row, :count] = to_model_frame(prompt.points, *sizes)
+                labels[row, :count] = prompt.labels
         return points, labels, boxes, np.full(len(batch), count, np.int32)
 
 

@@ -122,7 +122,7 @@ class SamTrainer:
             embeddings, sparse, self.sam.no_mask_dense_embeddings(tf.shape(embeddings)[0])
         )
         chosen, chosen_iou = self._best_candidate(masks, predicted_iou, targets, valid)
-        single_point = count == 1
+        single_point = count == 1  # `wants_multimask` (core.prompt_kinds); a batch has points or a box, never both
         chosen = tf.where(single_point, chosen, masks[:, 0])
         chosen_iou = tf.where(single_point, chosen_iou, predicted_iou[:, 0])
         terms = {"dice": dice_per_example(chosen, targets, valid)}
