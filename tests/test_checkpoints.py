@@ -15,13 +15,14 @@ from sam_demo.training.checkpoints import (
     remove_checkpoints,
     saved_settings,
 )
+from sam_demo.training.encoder_route import EncoderRoute
 from sam_demo.training.trainer import SamTrainer
 
 SETTINGS = {"model": "tiny", "epochs": 3, "learning_rate": 1e-3}
 
 
-def trainer(seed: int, train_vision_encoder: bool = False) -> SamTrainer:
-    return SamTrainer(tiny_sam(seed=seed)[0], learning_rate=1e-3, train_vision_encoder=train_vision_encoder)
+def trainer(seed: int, route: EncoderRoute = EncoderRoute.CACHED) -> SamTrainer:
+    return SamTrainer(tiny_sam(seed=seed)[0], learning_rate=1e-3, route=route)
 
 
 def trained_state(trainer: SamTrainer) -> list[np.ndarray]:
@@ -74,7 +75,7 @@ def test_missing_unreadable_and_mismatched_checkpoints_are_explained(tmp_path):
         TrainingCheckpoint(tmp_path, trainer(seed=1)).restore()
     TrainingCheckpoint(tmp_path, trainer(seed=1)).save(RunProgress(epochs_done=1), SETTINGS)
     with pytest.raises(CheckpointError, match="does not match this model and settings"):
-        TrainingCheckpoint(tmp_path, trainer(seed=1, train_vision_encoder=True)).restore()
+        TrainingCheckpoint(tmp_path, trainer(seed=1, route=EncoderRoute.TRAINED)).restore()
     (tmp_path / FOLDER / "last" / "state.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="unreadable"):
         saved_settings(tmp_path)

@@ -5,10 +5,11 @@ import pytest
 import tensorflow as tf
 
 from sam_demo.core.model import load_sam, save_sam
-from sam_demo.core.predictor import SamPredictor
+from sam_demo.core.predictor import EncodedImage, SamPredictor
 from sam_demo.data.examples import embed_examples, unembedded_examples
 from sam_demo.devtools.random_models import tiny_sam
 from sam_demo.evaluation.single_prompt import mean_scores
+from sam_demo.training.encoder_route import EncoderRoute, encoder_route
 from sam_demo.training.pipeline import TrainingPipeline
 from sam_demo.training.trainer import SamTrainer
 
@@ -38,7 +39,7 @@ def test_pipeline_batches_shapes_and_prompts(phantom_examples):
         assert len(set(count)) == 1 and 0 <= count[0] <= 3  # one prompt kind per batch
         for row, index in enumerate(batch["index"].numpy()):
             example = examples[index]
-            np.testing.assert_array_equal(batch["inputs"][row], example.encoded.embedding[0])
+            np.testing.assert_array_equal(batch["inputs"][row], example.image.embedding[0])
             if count[0] == 0:  # a box around the tumour, within 20 px per side, in the 1024 frame
                 scale = 1024 / max(example.mask.shape)
                 rows, cols = np.nonzero(example.mask)
@@ -71,11 +72,11 @@ def test_pixel_pipeline_preprocesses_each_image_once(phantom_examples, monkeypat
 
     _, processor = tiny_sam(seed=1)
     examples = unembedded_examples(list(phantom_examples[:3]), 1024)
-    assert all(e.encoded.embedding is None for e in examples)
+    assert not any(isinstance(e.image, EncodedImage) for e in examples)  # nothing embedded: it would go stale
     calls = []
     real = sam_demo.training.pipeline.preprocess_image
     monkeypatch.setattr(sam_demo.training.pipeline, "preprocess_image", lambda *args: calls.append(1) or real(*args))
-    pipeline = TrainingPipeline(examples, batch_size=2, seed=0, processor=processor)
+    pipeline = TrainingPipeline(examples, batch_size=2, seed=0, route=EncoderRoute.FROZEN_IN_STEP, processor=processor)
     calls.clear()  # the signature's probe
     for epoch in (1, 2, 3):
         batches = list(pipeline.epoch(epoch))
@@ -86,14 +87,19 @@ def test_pixel_pipeline_preprocesses_each_image_once(phantom_examples, monkeypat
 def test_cached_and_uncached_embeddings_give_the_same_loss(phantom_examples):
     model, processor = tiny_sam(seed=1)
     predictor = SamPredictor(model, processor)
-    trainer = SamTrainer(model, learning_rate=1e-3)
     cached = TrainingPipeline(embed_examples(predictor, list(phantom_examples[:3])), batch_size=3, seed=0)
     pixels = TrainingPipeline(
-        unembedded_examples(list(phantom_examples[:3]), 1024), batch_size=3, seed=0, processor=processor
+        unembedded_examples(list(phantom_examples[:3]), 1024),
+        batch_size=3,
+        seed=0,
+        route=EncoderRoute.FROZEN_IN_STEP,
+        processor=processor,
     )
     a, b = first_batch(cached.epoch(1)), first_batch(pixels.epoch(1))
     np.testing.assert_array_equal(a["boxes"], b["boxes"])
-    assert float(trainer.losses(a)["loss"]) == pytest.approx(float(trainer.losses(b)["loss"]), rel=1e-4)
+    loss_cached = SamTrainer(model, route=EncoderRoute.CACHED).losses(a)["loss"]
+    loss_in_step = SamTrainer(model, route=EncoderRoute.FROZEN_IN_STEP).losses(b)["loss"]
+    assert float(loss_cached) == pytest.approx(float(loss_in_step), rel=1e-4)
 
 
 def test_padded_prompts_give_the_prompt_encoders_own_tokens():
@@ -150,10 +156,11 @@ def test_single_point_batches_train_the_best_candidate(phantom_examples):
 def test_training_the_vision_encoder_changes_it(phantom_examples):
     model, processor = tiny_sam(seed=5)
     examples = unembedded_examples(list(phantom_examples[:2]), 1024)
-    trainer = SamTrainer(model, learning_rate=1e-3, train_vision_encoder=True)
+    trainer = SamTrainer(model, learning_rate=1e-3, route=EncoderRoute.TRAINED)
     before = model.vision_encoder.weights[0].numpy().copy()
     prompt_before = model.prompt_encoder.weights[0].numpy().copy()
-    trainer.train_epoch(TrainingPipeline(examples, batch_size=2, seed=0, processor=processor).epoch(1))
+    pipeline = TrainingPipeline(examples, batch_size=2, seed=0, route=EncoderRoute.TRAINED, processor=processor)
+    trainer.train_epoch(pipeline.epoch(1))
     assert np.abs(model.vision_encoder.weights[0].numpy() - before).max() > 0
     np.testing.assert_array_equal(model.prompt_encoder.weights[0].numpy(), prompt_before)
 
@@ -177,11 +184,12 @@ def test_mixed_precision_runs_the_encoder_in_half_precision(
     relative = float(tf.norm(approximate - reference) / tf.norm(reference))
     assert relative < (0.01 if precision == "float16" else 0.05), relative
 
-    trainer = SamTrainer(model, learning_rate=1e-3, train_vision_encoder=train_vision_encoder)
+    route = EncoderRoute.TRAINED if train_vision_encoder else EncoderRoute.CACHED
+    trainer = SamTrainer(model, learning_rate=1e-3, route=route)
     assert trainer.loss_scaling == (precision == "float16")
     if train_vision_encoder:
         examples = unembedded_examples(list(phantom_examples[:2]), 1024)
-        pipeline = TrainingPipeline(examples, batch_size=1, seed=0, processor=processor)
+        pipeline = TrainingPipeline(examples, batch_size=1, seed=0, route=route, processor=processor)
     else:
         pipeline = TrainingPipeline(embed_examples(half, list(phantom_examples[:2])), batch_size=1, seed=0)
     decoder_before = model.mask_decoder.weights[0].numpy().copy()
@@ -193,3 +201,26 @@ def test_mixed_precision_runs_the_encoder_in_half_precision(
     save_sam(model, processor, tmp_path)
     reloaded, _ = load_sam(tmp_path)
     np.testing.assert_array_equal(reloaded.mask_decoder.weights[0].numpy(), model.mask_decoder.weights[0].numpy())
+
+
+@pytest.mark.parametrize(
+    "embedding_cache, train_vision_encoder, route",
+    [
+        (True, False, EncoderRoute.CACHED),
+        (False, False, EncoderRoute.FROZEN_IN_STEP),
+        (True, True, EncoderRoute.TRAINED),
+    ],
+)
+def test_the_flags_choose_one_encoder_route(embedding_cache, train_vision_encoder, route):
+    chosen = encoder_route(embedding_cache=embedding_cache, train_vision_encoder=train_vision_encoder)
+    assert chosen is route
+    assert (
+        chosen.encoder_in_step == (route is not EncoderRoute.CACHED) and chosen.trains_encoder == train_vision_encoder
+    )
+    assert encoder_route(embedding_cache=False, train_vision_encoder=True) is EncoderRoute.TRAINED
+
+
+def test_a_route_that_feeds_pixels_needs_the_processor(phantom_examples):
+    examples = unembedded_examples(list(phantom_examples[:1]), 1024)
+    with pytest.raises(ValueError, match="frozen_in_step route feeds pixel values: it needs the model's processor"):
+        TrainingPipeline(examples, batch_size=1, seed=0, route=EncoderRoute.FROZEN_IN_STEP)

@@ -20,17 +20,23 @@ from .transforms import preprocess_image, to_model_frame
 
 
 @dataclass(frozen=True, eq=False)
-class EncodedImage:
-    """An image and its embedding, ready for prompts."""
+class PreparedImage:
+    """An image as the model sees it, before its embedding (training whose encoder runs in every step stops here)."""
 
     key: str  # content hash of `image`
     image: np.ndarray  # HxWx3 uint8 RGB, as the model saw it
-    embedding: tf.Tensor | None  # (1, C, 64, 64); None for training images whose encoder runs in every step
     resized_size: tuple[int, int]  # (height, width) inside the 1024 x 1024 model input
 
     @property
     def original_size(self) -> tuple[int, int]:
         return self.image.shape[0], self.image.shape[1]
+
+
+@dataclass(frozen=True, eq=False)
+class EncodedImage(PreparedImage):
+    """An image and its embedding, ready for prompts."""
+
+    embedding: tf.Tensor  # (1, C, 64, 64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -106,7 +112,7 @@ class SamPredictor:
         pixel_values, resized = preprocess_image(self.processor, pixels)
         embedding = self.embed_pixels(pixel_values)
         pixels.setflags(write=False)  # shared through the cache: nobody may change it
-        return EncodedImage(key, pixels, embedding, resized)
+        return EncodedImage(key=key, image=pixels, resized_size=resized, embedding=embedding)
 
     def embed_pixels(self, pixel_values: np.ndarray) -> tf.Tensor:
         """Run the compiled vision encoder on (1, 3, 1024, 1024) pixel values, bypassing the cache."""
@@ -172,6 +178,9 @@ class SamPredictor:
         channels = self.model.config.vision_config.output_channels
         grid = self.model.config.prompt_encoder_config.image_embedding_size
         blank = EncodedImage(
-            "warm-up", np.zeros((size, size, 3), np.uint8), tf.zeros((1, channels, grid, grid)), (size, size)
+            key="warm-up",
+            image=np.zeros((size, size, 3), np.uint8),
+            resized_size=(size, size),
+            embedding=tf.zeros((1, channels, grid, grid)),
         )
         self.decode(blank, points=[[size / 2, size / 2]], labels=[1])

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.embedding_cache import image_key
-from ..core.predictor import EncodedImage, SamPredictor
+from ..core.predictor import PreparedImage, SamPredictor
 from ..core.transforms import low_res_target, resized_size
 from .loading import LoadedExample
 
@@ -22,7 +22,7 @@ class TrainingExample:
 
     name: str
     label: str | None
-    encoded: EncodedImage  # the image, its sizes and (unless its encoder runs in every step) its embedding
+    image: PreparedImage  # the image and its sizes: an EncodedImage, with its embedding, when embedded beforehand
     mask: np.ndarray  # (H, W) bool at the original size, for prompts and metrics
     target: np.ndarray  # (256, 256) float32 in the decoder's frame
     valid: np.ndarray  # (256, 256) float32: 1 over the image, 0 over the padding
@@ -38,12 +38,12 @@ def unembedded_examples(loaded: list[LoadedExample], image_size: int) -> list[Tr
     return [
         _training_example(
             item,
-            EncodedImage(image_key(item.image), item.image, None, resized_size(item.image.shape[:2], image_size)),
+            PreparedImage(image_key(item.image), item.image, resized_size(item.image.shape[:2], image_size)),
         )
         for item in loaded
     ]
 
 
-def _training_example(item: LoadedExample, encoded: EncodedImage) -> TrainingExample:
+def _training_example(item: LoadedExample, image: PreparedImage) -> TrainingExample:
     target, valid = low_res_target(item.mask)
-    return TrainingExample(item.example.name, item.example.label, encoded, item.mask, target, valid)
+    return TrainingExample(item.example.name, item.example.label, image, item.mask, target, valid)

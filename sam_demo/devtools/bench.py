@@ -100,6 +100,7 @@ def bench_train(arch: str, images: int, batch_size: int, image_size: tuple[int, 
     from ..data.examples import embed_examples
     from ..data.layouts import find_examples
     from ..data.loading import load_examples
+    from ..training.encoder_route import EncoderRoute
     from ..training.pipeline import TrainingPipeline
     from ..training.trainer import SamTrainer
     from .phantom_datasets import write_phantom_dataset
@@ -112,15 +113,18 @@ def bench_train(arch: str, images: int, batch_size: int, image_size: tuple[int, 
     start = time.perf_counter()
     examples = embed_examples(predictor, loaded)
     embedding_s = time.perf_counter() - start
-    trainer = SamTrainer(model)
+    routes = {"cached": EncoderRoute.CACHED, "uncached": EncoderRoute.FROZEN_IN_STEP}
+    trainers = {name: SamTrainer(model, route=route) for name, route in routes.items()}
     pipelines = {
-        route: TrainingPipeline(examples, batch_size=batch_size, seed=0, point_share=0.0, processor=source)
-        for route, source in (("cached", None), ("uncached", processor))
+        name: TrainingPipeline(
+            examples, batch_size=batch_size, seed=0, point_share=0.0, route=route, processor=processor
+        )
+        for name, route in routes.items()
     }
 
-    def epoch(route: str, number: int) -> float:
+    def epoch(name: str, number: int) -> float:
         start = time.perf_counter()
-        trainer.train_epoch(pipelines[route].epoch(number))
+        trainers[name].train_epoch(pipelines[name].epoch(number))
         return time.perf_counter() - start
 
     epoch("cached", 0)  # traces the training step: excluded

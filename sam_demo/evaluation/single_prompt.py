@@ -27,7 +27,7 @@ def predict_with(predictor: SamPredictor, example: TrainingExample, prompt_type:
     """The mask shown for `prompt_type`, and the model's predicted IoU for it."""
     prompt = evaluation_kind(prompt_type).prompt(example.mask)
     prediction = predictor.decode(
-        example.encoded, points=prompt.points, labels=prompt.labels, box=prompt.box, multimask_output=prompt.multimask
+        example.image, points=prompt.points, labels=prompt.labels, box=prompt.box, multimask_output=prompt.multimask
     )
     return _shown(prediction)
 

@@ -77,7 +77,7 @@ def save_examples_figure(predictor: SamPredictor, examples: list[TrainingExample
             ]
         ):
             axes = figure.add_subplot(len(shown), 2, 2 * row + column + 1)
-            axes.imshow(example.encoded.image)
+            axes.imshow(example.image.image)
             display_mask(overlay_mask, axes)
             if column == 1:
                 display_box(mask_box(example.mask), axes)

@@ -75,7 +75,7 @@ class TrainingCheckpoint:
         self.output_dir = Path(output_dir)
         self.writer = writer  # False on a cluster's non-chief workers: they save too (collectively), then discard
         parts = {"mask_decoder": trainer.model.mask_decoder, "optimizer": trainer.optimizer}
-        if trainer.train_vision_encoder:
+        if trainer.route.trains_encoder:
             parts["vision_encoder"] = trainer.model.vision_encoder
         self._checkpoint = tf.train.Checkpoint(**parts)
 

@@ -23,6 +23,7 @@ from transformers import SamProcessor
 from ..core.prompt_kinds import jittered_box, random_interior_points
 from ..core.transforms import preprocess_image, to_model_frame
 from ..data.examples import TrainingExample
+from .encoder_route import EncoderRoute
 
 MAX_POINTS = 3
 
@@ -50,7 +51,7 @@ class PromptSampler:
         count = 0 if rng.random() >= self.point_share else int(rng.integers(1, MAX_POINTS + 1))
         kind = jittered_box(self.max_box_shift) if count == 0 else random_interior_points(count)
         for row, example in enumerate(batch):
-            sizes = example.encoded.original_size, example.encoded.resized_size
+            sizes = example.image.original_size, example.image.resized_size
             prompt = kind.prompt(example.mask, rng)
             if prompt.box is not None:
                 boxes[row] = to_model_frame(np.reshape(prompt.box, (2, 2)), *sizes).reshape(4)
@@ -64,8 +65,8 @@ class TrainingPipeline:
     """Batches of {"index", "inputs", "target", "valid", "weight", "points", "labels", "boxes", "point_count"}.
 
     "weight" is 0 for the copies that fill up the last batch (they must not count), 1 otherwise.
-    "inputs" are the cached embeddings (C, 64, 64), or with `processor` given, the (3, 1024, 1024) pixel values
-    that the vision encoder takes (the notebook's way, and the way to train the encoder).
+    "inputs" are the stored embeddings (C, 64, 64) on the `EncoderRoute.CACHED` route; on the routes whose encoder
+    runs in every step, the (3, 1024, 1024) pixel values it takes, made once with `processor` and cached.
     """
 
     def __init__(
@@ -76,14 +77,18 @@ class TrainingPipeline:
         seed: int,
         point_share: float = 0.5,
         max_box_shift: int = 20,
+        route: EncoderRoute = EncoderRoute.CACHED,
         processor: SamProcessor | None = None,
     ):
         if not examples:
             raise ValueError("no training examples")
+        if route.encoder_in_step and processor is None:
+            raise ValueError(f"the {route.value} route feeds pixel values: it needs the model's processor")
         self.examples = examples
         self.batch_size = batch_size
         self.seed = seed
         self.sample_prompts = PromptSampler(examples, point_share, max_box_shift)
+        self.route = route
         self.processor = processor
         first = self._inputs(examples[0])
         signature = {
@@ -94,16 +99,16 @@ class TrainingPipeline:
             "weight": tf.TensorSpec([], tf.float32),
         }
         dataset = tf.data.Dataset.from_generator(self._elements, output_signature=signature)
-        self._examples = dataset if processor is None else dataset.cache()
+        self._examples = dataset.cache() if route.encoder_in_step else dataset
 
     @property
     def steps_per_epoch(self) -> int:
         return -(-len(self.examples) // self.batch_size)
 
     def _inputs(self, example: TrainingExample) -> np.ndarray:
-        if self.processor is None:
-            return np.asarray(example.encoded.embedding[0], np.float32)
-        return preprocess_image(self.processor, example.encoded.image)[0][0]
+        if self.route.encoder_in_step:
+            return preprocess_image(self.processor, example.image.image)[0][0]
+        return np.asarray(example.image.embedding[0], np.float32)
 
     def _elements(self):
         for index, example in enumerate(self.examples):

@@ -38,6 +38,7 @@ from .checkpoints import (
     saved_settings,
 )
 from .distribution import describe, is_chief, training_strategy
+from .encoder_route import EncoderRoute, encoder_route
 from .pipeline import TrainingPipeline
 from .trainer import SamTrainer
 
@@ -66,6 +67,10 @@ class RunConfig:
     embedding_cache: bool = True
     train_vision_encoder: bool = False
     mixed_precision: str | None = None  # "float16" or "bfloat16" for the vision encoder (GPUs)
+
+    @property
+    def encoder_route(self) -> EncoderRoute:
+        return encoder_route(embedding_cache=self.embedding_cache, train_vision_encoder=self.train_vision_encoder)
 
     def settings(self) -> dict:
         """JSON-ready values (saved with checkpoints and metrics)."""
@@ -212,19 +217,19 @@ def _prepare(config: RunConfig, say, *, resume: bool, strategy: tf.distribute.St
     with strategy.scope():
         model, processor = load_sam(config.model, mixed_precision=config.mixed_precision)
     predictor = SamPredictor(model, processor, cache_size=1)
-    encoder_in_step = config.train_vision_encoder or not config.embedding_cache
+    route = config.encoder_route
     image_size = model.config.vision_config.image_size
     examples = {
         # When the encoder runs in every step, training images are not embedded beforehand.
         "train": (
             unembedded_examples(loaded["train"], image_size)
-            if encoder_in_step
+            if route.encoder_in_step
             else _embed_split(predictor, loaded, "train")
         ),
         # A trained encoder changes every epoch, so validation images are embedded after each one instead.
         "validation": (
             unembedded_examples(loaded["validation"], image_size)
-            if config.train_vision_encoder
+            if route.trains_encoder
             else _embed_split(predictor, loaded, "validation")
         ),
         "test": _embed_split(predictor, loaded, "test"),
@@ -237,7 +242,7 @@ def _prepare(config: RunConfig, say, *, resume: bool, strategy: tf.distribute.St
         weight_decay=config.weight_decay,
         bce_weight=config.bce_weight,
         iou_weight=config.iou_weight,
-        train_vision_encoder=config.train_vision_encoder,
+        route=route,
     )
     checkpoint = TrainingCheckpoint(output, trainer, writer=chief)
     if resume:
@@ -253,7 +258,8 @@ def _prepare(config: RunConfig, say, *, resume: bool, strategy: tf.distribute.St
         seed=config.seed,
         point_share=config.point_share,
         max_box_shift=config.box_shift,
-        processor=processor if encoder_in_step else None,
+        route=route,
+        processor=processor,
     )
     return _Setup(
         loaded,
@@ -279,7 +285,7 @@ def _train_epochs(config: RunConfig, setup: _Setup, say, *, chief: bool) -> RunP
             break
         epoch_start = time.time()
         loss = _train_one_epoch(setup.trainer, setup.pipeline, epoch, config.epochs)
-        if config.train_vision_encoder:  # the encoder changed: so did every embedding
+        if config.encoder_route.trains_encoder:  # the encoder changed: so did every embedding
             setup.predictor.cache.clear()
             setup.examples["validation"] = embed_examples(setup.predictor, setup.loaded["validation"])
         validation = mean_scores(setup.predictor, setup.examples["validation"])
@@ -308,7 +314,7 @@ def _train_epochs(config: RunConfig, setup: _Setup, say, *, chief: bool) -> RunP
 def _finish(config: RunConfig, held_out: _HeldOut, progress: RunProgress, training_seconds: float) -> dict:
     """The best model on the test split beside the zero-shot scores; metrics and reports written."""
     best = SamPredictor(*load_sam(config.output_dir), cache_size=1)
-    test = embed_examples(best, held_out.loaded_test) if config.train_vision_encoder else held_out.test
+    test = embed_examples(best, held_out.loaded_test) if config.encoder_route.trains_encoder else held_out.test
     metrics = {
         "test": evaluate(best, test),
         "zero_shot_test": held_out.zero_shot,

@@ -1,9 +1,9 @@
 """Fine-tuning SAM on batches from `TrainingPipeline`, on every replica of a `tf.distribute` strategy.
 
 By default only the mask decoder (with its IoU head) learns: the vision and prompt encoders are frozen, so each
-image's embedding is computed once and every epoch trains on those embeddings. Batches of pixel values instead
-run the encoder inside the step: frozen (the notebook's way, same loss, far slower) or trained
-(`train_vision_encoder`).
+image's embedding is computed once and every epoch trains on those embeddings (`EncoderRoute.CACHED`). On the
+other routes the batches hold pixel values and the step runs the encoder: frozen (`FROZEN_IN_STEP`, the
+notebook's way, same loss, far slower) or trained (`TRAINED`).
 
 A single point is ambiguous, so, as in SAM's own training, its three candidate masks are predicted and only
 the best one is penalised; every other prompt trains the single-mask output.
@@ -22,6 +22,7 @@ import tf_keras
 from transformers import TFSamModel
 
 from ..core.decoding import SamDecoder
+from .encoder_route import EncoderRoute
 from .losses import bce_per_example, dice_per_example, iou_head_errors
 
 
@@ -41,18 +42,18 @@ class SamTrainer:
         weight_decay: float = 0.0,
         bce_weight: float = 0.0,
         iou_weight: float = 1.0,
-        train_vision_encoder: bool = False,
+        route: EncoderRoute = EncoderRoute.CACHED,
     ):
         self.model = model
         self.strategy = strategy or tf.distribute.get_strategy()
         self.sam = SamDecoder(model)
         self.bce_weight = bce_weight
         self.iou_weight = iou_weight
-        self.train_vision_encoder = train_vision_encoder
+        self.route = route
         model.prompt_encoder.trainable = False
-        model.vision_encoder.trainable = train_vision_encoder
+        model.vision_encoder.trainable = route.trains_encoder
         self.variables = list(model.mask_decoder.trainable_variables)
-        if train_vision_encoder:
+        if route.trains_encoder:
             self.variables += model.vision_encoder.trainable_variables
         self.loss_scaling = model.vision_encoder.compute_dtype == "float16"  # float16 gradients underflow
         with self.strategy.scope():
@@ -108,8 +109,8 @@ class SamTrainer:
         return {name: tf.reduce_sum(values * batch["weight"]) / count for name, values in per_example.items()}
 
     def _embeddings(self, inputs: tf.Tensor) -> tf.Tensor:
-        """(B, C, 64, 64) float32: cached embeddings pass through; pixel values go through the vision encoder."""
-        if inputs.shape[-1] == self.model.config.vision_config.image_size:  # 1024 x 1024 pixels, not 64 x 64
+        """(B, C, 64, 64) float32: stored embeddings pass through; on the other routes pixels go through the encoder."""
+        if self.route.encoder_in_step:
             inputs = self._encode(inputs)
         return tf.cast(inputs, tf.float32)
 
