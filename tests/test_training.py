@@ -224,3 +224,24 @@ def test_a_route_that_feeds_pixels_needs_the_processor(phantom_examples):
     examples = unembedded_examples(list(phantom_examples[:1]), 1024)
     with pytest.raises(ValueError, match="frozen_in_step route feeds pixel values: it needs the model's processor"):
         TrainingPipeline(examples, batch_size=1, seed=0, route=EncoderRoute.FROZEN_IN_STEP)
+
+
+@pytest.mark.parametrize("route", [EncoderRoute.FROZEN_IN_STEP, EncoderRoute.TRAINED])
+def test_only_a_trained_encoder_is_recorded_on_the_tape(route, phantom_examples, monkeypatch):
+    """A frozen encoder on the tape keeps every activation of its forward pass (ViT-B ran out of 24 GB so)."""
+    watched: list[set[str]] = []
+
+    class RecordingTape(tf.GradientTape):
+        def __exit__(self, *exc):
+            watched.append({variable.name for variable in self.watched_variables()})
+            return super().__exit__(*exc)
+
+    model, processor = tiny_sam(seed=2)
+    pipeline = TrainingPipeline(
+        unembedded_examples(list(phantom_examples[:2]), 1024), batch_size=2, seed=0, route=route, processor=processor
+    )
+    monkeypatch.setattr(tf, "GradientTape", RecordingTape)  # read when the step is traced, below
+    SamTrainer(model, learning_rate=1e-3, route=route).train_epoch(pipeline.epoch(1))
+    encoder = {variable.name for variable in model.vision_encoder.variables}
+    assert watched and watched[0] & {variable.name for variable in model.mask_decoder.variables}
+    assert bool(watched[0] & encoder) == (route is EncoderRoute.TRAINED)

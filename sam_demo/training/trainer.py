@@ -68,7 +68,7 @@ class SamTrainer:
 
     def losses(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """Mean loss terms of one batch from `TrainingPipeline`, without a step (on the current device)."""
-        return self._weighted_means(batch, tf.reduce_sum(batch["weight"]))
+        return self._weighted_means(self._embeddings(batch["inputs"]), batch, tf.reduce_sum(batch["weight"]))
 
     def train_epoch(self, dataset: tf.data.Dataset, on_step: Callable[[float], None] | None = None) -> float:
         """One optimiser step per batch of `dataset` (global batches); returns the mean training loss.
@@ -93,9 +93,13 @@ class SamTrainer:
         global_count = tf.distribute.get_replica_context().all_reduce(
             tf.distribute.ReduceOp.SUM, tf.reduce_sum(batch["weight"])
         )
-        # A frozen encoder's variables are not trainable, so the tape does not record it.
+        # A frozen encoder runs before the tape: its variables are still trainable tf.Variables (Keras'
+        # `trainable=False` does not change that), so a tape would record its whole forward pass and keep every
+        # activation for a gradient nobody takes (ViT-B ran out of 24 GB that way). Only a trained one is taped.
+        frozen = None if self.route.trains_encoder else self._embeddings(batch["inputs"])
         with tf.GradientTape() as tape:
-            terms = self._weighted_means(batch, global_count)
+            embeddings = self._embeddings(batch["inputs"]) if frozen is None else frozen
+            terms = self._weighted_means(embeddings, batch, global_count)
             loss = self.optimizer.get_scaled_loss(terms["loss"]) if self.loss_scaling else terms["loss"]
         gradients = tape.gradient(loss, self.variables)
         if self.loss_scaling:
@@ -103,9 +107,11 @@ class SamTrainer:
         self.optimizer.apply_gradients(zip(gradients, self.variables))
         return terms
 
-    def _weighted_means(self, batch: dict[str, tf.Tensor], count: tf.Tensor) -> dict[str, tf.Tensor]:
+    def _weighted_means(
+        self, embeddings: tf.Tensor, batch: dict[str, tf.Tensor], count: tf.Tensor
+    ) -> dict[str, tf.Tensor]:
         """Each loss term summed over the batch's real examples (weight 1, not the filler) and divided by count."""
-        per_example = self._per_example(self._embeddings(batch["inputs"]), batch)
+        per_example = self._per_example(embeddings, batch)
         return {name: tf.reduce_sum(values * batch["weight"]) / count for name, values in per_example.items()}
 
     def _embeddings(self, inputs: tf.Tensor) -> tf.Tensor:
