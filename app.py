@@ -1,6 +1,7 @@
 """Gradio app for prompted breast-tumour segmentation in ultrasound images (research demo, not for clinical use).
 
     python app.py [--model ID_OR_FOLDER] [--host 127.0.0.1] [--port 7860] [--share] [--cache-size 8]
+                  [--embedding-cache-dir DIR] [--embedding-cache-gb 2] [--encoder-precision auto]
 
 The weights come from --model, else the SAM_MODEL_ID environment variable (a Hugging Face Space sets it to the
 repo that train.py pushed), else Meta's base facebook/sam-vit-large. HF_TOKEN is used for private repos.
@@ -9,21 +10,42 @@ repo that train.py pushed), else Meta's base facebook/sam-vit-large. HF_TOKEN is
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import signal
 import sys
 
-from sam_demo.app.ui import build_demo, configure_queue
+import gradio as gr
+
+from sam_demo.app.ui import build_demo, configure_queue, launch
+from sam_demo.core.encoder_precision import PRECISIONS, resolve_encoder_precision
 from sam_demo.core.model import DEFAULT_MODEL_ID, ModelLoadError, load_sam
 from sam_demo.core.predictor import SamPredictor
 
 
-def create_demo(model_name: str, cache_size: int = 8):
+def create_demo(
+    model_name: str,
+    cache_size: int = 8,
+    *,
+    embedding_cache_dir: str | None = None,
+    embedding_cache_gb: float = 2.0,
+    encoder_precision: str = "auto",
+):
     """Load the model (or exit with one clear message) and build the page."""
     try:
-        model, processor = load_sam(model_name)
-    except ModelLoadError as error:
+        precision = resolve_encoder_precision(encoder_precision)  # before loading: it decides how the model is built
+        model, processor = load_sam(model_name, mixed_precision=None if precision == "float32" else precision)
+    except (ModelLoadError, ValueError) as error:  # ValueError: a bad $SAM_ENCODER_PRECISION
         sys.exit(f"Cannot start the app: {error}")
-    predictor = SamPredictor(model, processor, cache_size=cache_size)
+    predictor = SamPredictor(
+        model,
+        processor,
+        cache_size=cache_size,
+        disk_cache_dir=embedding_cache_dir,
+        disk_cache_bytes=int(embedding_cache_gb * 2**30),
+        encoder_precision=precision,
+    )
+    print(f"Vision encoder: {predictor.encoder_path} (--encoder-precision {encoder_precision})", file=sys.stderr)
     predictor.warm_up()
     return configure_queue(build_demo(predictor, model_name))
 
@@ -39,18 +61,57 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
     parser.add_argument("--cache-size", type=int, default=8, help="image embeddings kept in memory (default 8)")
+    parser.add_argument(
+        "--embedding-cache-dir",
+        default=os.environ.get("SAM_EMBEDDING_CACHE_DIR"),
+        metavar="DIR",
+        help="also keep image embeddings in this folder, for restarts and other replicas sharing it "
+        "(default: $SAM_EMBEDDING_CACHE_DIR, else none)",
+    )
+    parser.add_argument(
+        "--embedding-cache-gb",
+        type=float,
+        default=float(os.environ.get("SAM_EMBEDDING_CACHE_GB", 2.0)),
+        help="size bound of --embedding-cache-dir; least recently used embeddings go first "
+        "(default: $SAM_EMBEDDING_CACHE_GB, else %(default)s)",
+    )
+    parser.add_argument(
+        "--encoder-precision",
+        choices=PRECISIONS,
+        default=os.environ.get("SAM_ENCODER_PRECISION", "auto"),
+        help="vision encoder precision; auto: bfloat16 (without XLA) on CPUs with AVX512_BF16 or AMX, "
+        "else float32 (XLA) (default: $SAM_ENCODER_PRECISION, else %(default)s)",
+    )
     return parser.parse_args(argv)
+
+
+def demo_from_args(args: argparse.Namespace) -> gr.Blocks:
+    if args.cache_size < 1:
+        sys.exit("--cache-size must be at least 1")
+    if args.embedding_cache_gb <= 0:
+        sys.exit("--embedding-cache-gb must be positive")
+    return create_demo(
+        args.model,
+        args.cache_size,
+        embedding_cache_dir=args.embedding_cache_dir,
+        embedding_cache_gb=args.embedding_cache_gb,
+        encoder_precision=args.encoder_precision,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    if args.cache_size < 1:
-        sys.exit("--cache-size must be at least 1")
-    create_demo(args.model, args.cache_size).launch(server_name=args.host, server_port=args.port, share=args.share)
+    # Our own log lines (one per refused input, see sam_demo/app/user_errors.py); other libraries' warnings only.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("sam_demo").setLevel(logging.INFO)
+    # `kill` or a stopped Space sends SIGTERM: exit normally, so that atexit deletes the users' downloads.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    launch(demo_from_args(args), server_name=args.host, server_port=args.port, share=args.share)
 
 
 if __name__ == "__main__":
     main()
 else:
-    # Hosting platforms (Hugging Face Spaces, `gradio app.py`) import this module and look for `demo`.
-    demo = create_demo(os.environ.get("SAM_MODEL_ID", DEFAULT_MODEL_ID))
+    # Hosting platforms (Hugging Face Spaces, `gradio app.py`) import this module and look for `demo`; the flags'
+    # environment variables (SAM_MODEL_ID, SAM_EMBEDDING_CACHE_DIR, ...) configure it there.
+    demo = demo_from_args(parse_args([]))

@@ -1,19 +1,51 @@
 """The app as users reach it: `python app.py`, a served page driven through gradio_client, the Space metadata."""
 
+import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 import yaml
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+from gradio_client.utils import QueueError
+from helpers import free_port
 from PIL import Image
 
-from sam_demo.app.ui import example_images
+from sam_demo.app.ui import (
+    MAX_SESSIONS,
+    MAX_WAITING_PER_SESSION,
+    build_demo,
+    configure_queue,
+    example_images,
+    launch,
+)
+from sam_demo.app.uploads import MAX_UPLOAD_BYTES
+from sam_demo.core.image_io import load_image
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# The README's example for programs ("Use from a program"); a test below runs it against a launched app.
+README_SNIPPET = """\
+from gradio_client import Client, handle_file
+
+client = Client("http://127.0.0.1:7860/")  # or "USER/NAME" for the Space
+mask_png, iou_scores = client.predict(
+    image=handle_file("examples/phantom_0.png"),
+    points=[[240, 180]],  # (x, y) in image pixels
+    labels=[1],  # 1 = tumour, 0 = background
+    box=None,  # or [x0, y0, x1, y1]
+    multimask=True,  # three candidates, the one with the highest predicted IoU returned
+    api_name="/segment",
+)
+print(mask_png, iou_scores)  # a PNG file (0 / 255) at the image's size; one predicted IoU per candidate
+"""
 
 
 def test_help_lists_the_flags():
@@ -38,9 +70,28 @@ def test_unreachable_model_fails_with_one_clear_message(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def serve(predictor) -> tuple:
+    """The page launched as app.py launches it (upload limit, sessions kept, queue limits) on a free port."""
+    demo = configure_queue(build_demo(predictor, "tiny random SAM (tests)"))
+    _, url, _ = launch(demo, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    return demo, url.rstrip("/")
+
+
 @pytest.fixture(scope="module")
-def client(served_app, tmp_path_factory):
-    return Client(served_app, verbose=False, download_files=str(tmp_path_factory.mktemp("client-downloads")))
+def server(predictor):
+    demo, url = serve(predictor)
+    yield demo, url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(server):
+    return server[1]
+
+
+@pytest.fixture(scope="module")
+def client(app_url, tmp_path_factory):
+    return Client(app_url, verbose=False, download_files=str(tmp_path_factory.mktemp("client-downloads")))
 
 
 def test_upload_through_the_api(client):
@@ -54,13 +105,149 @@ def test_upload_through_the_api(client):
     assert "Click on the tumour" in cleared[2]
 
 
-def test_bad_upload_is_reported_and_the_server_keeps_serving(client, tmp_path):
+def test_bad_upload_is_reported_and_the_server_keeps_serving(client, tmp_path, capfd):
     junk = tmp_path / "scan.png"
     junk.write_bytes(b"not really a png")
     with pytest.raises(AppError, match="scan.png"):
         client.predict(handle_file(str(junk)), api_name="/load_image")
+    assert "Traceback" not in capfd.readouterr().err  # a user's bad file is not a bug
     canvas, *_ = client.predict(handle_file(example_images()[0]), api_name="/load_image")
     assert Path(canvas).is_file()
+
+
+def test_uploads_over_the_limit_are_refused_before_they_are_stored(app_url, tmp_path):
+    config = httpx.get(f"{app_url}/config").json()
+    assert config["max_file_size"] == MAX_UPLOAD_BYTES  # the page checks it before sending
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\0" * (MAX_UPLOAD_BYTES + 1))
+    with big.open("rb") as file:
+        response = httpx.post(f"{app_url}/gradio_api/upload", files={"files": file}, timeout=60)
+    assert response.status_code == 413 and str(MAX_UPLOAD_BYTES) in response.text
+
+
+def test_the_number_of_sessions_kept_is_bounded(server):
+    demo, _ = server
+    assert demo.state_holder.capacity == MAX_SESSIONS  # Gradio's default keeps 10,000
+
+
+def test_segment_is_described_on_the_api_page(client):
+    endpoint = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/segment"]
+    names = [parameter["parameter_name"] for parameter in endpoint["parameters"]]
+    assert names == ["image", "points", "labels", "box", "multimask"]
+    assert len(endpoint["returns"]) == 2
+    assert "not for clinical use" in endpoint["description"]  # the API page is a user-facing surface too
+
+
+def test_segment_returns_the_mask_at_full_size_and_the_scores(client, predictor):
+    example = example_images()[1]
+    mask_file, scores = client.predict(
+        handle_file(example), [[150, 230], [40, 40]], [1, 0], [60, 120, 330, 420], False, api_name="/segment"
+    )
+    image = load_image(example)
+    expected = predictor.decode(
+        predictor.encode(image), [[150, 230], [40, 40]], [1, 0], [60, 120, 330, 420], multimask_output=False
+    )
+    mask = np.asarray(Image.open(mask_file))
+    assert mask.shape == image.shape[:2] and set(np.unique(mask)) <= {0, 255}
+    np.testing.assert_array_equal(mask == 255, expected.best)
+    np.testing.assert_allclose(scores, expected.iou_scores, atol=1e-6)
+
+
+def test_segment_explains_unusable_prompts(client):
+    with pytest.raises(AppError, match="labels"):
+        client.predict(handle_file(example_images()[0]), [[10, 10]], None, None, True, api_name="/segment")
+    with pytest.raises(AppError, match="outside"):
+        client.predict(handle_file(example_images()[0]), None, None, [0, 0, 5000, 10], True, api_name="/segment")
+
+
+def test_the_readme_snippet_runs_against_the_app(app_url, tmp_path):
+    code = README_SNIPPET.replace("http://127.0.0.1:7860/", app_url)
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    mask_file, scores = result.stdout.strip().splitlines()[-1].rsplit(" [", 1)
+    assert np.asarray(Image.open(mask_file)).shape == load_image(ROOT / "examples/phantom_0.png").shape[:2]
+    assert len(scores.split(",")) == 3
+
+
+def test_the_readme_shows_the_api_snippet():
+    assert README_SNIPPET in (ROOT / "README.md").read_text()
+
+
+class GatedPredictor:
+    """The test predictor with every image encoding held until the gate opens: events pile up in the queue."""
+
+    def __init__(self, predictor, gate: threading.Event):
+        self._predictor, self._gate = predictor, gate
+
+    def encode(self, *args, **kwargs):
+        self._gate.wait(timeout=120)
+        return self._predictor.encode(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._predictor, name)
+
+
+def test_one_session_cannot_fill_the_queue(predictor):
+    gate = threading.Event()
+    demo, url = serve(GatedPredictor(predictor, gate))
+    try:
+        greedy, other = Client(url, verbose=False), Client(url, verbose=False)
+        call = (handle_file(example_images()[0]), [[240, 180]], [1], None, True)
+        jobs = [greedy.submit(*call, api_name="/segment") for _ in range(MAX_WAITING_PER_SESSION + 4)]
+        deadline = time.monotonic() + 60
+        while sum(job.done() for job in jobs) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        polite = other.submit(*call, api_name="/segment")
+        time.sleep(1.0)  # time for it to join the queue (or be refused)
+        gate.set()
+        refused = 0
+        for job in jobs:
+            try:
+                job.result(timeout=120)
+            except QueueError:
+                refused += 1
+        # One may be running, at most the limit waiting; the rest were refused, and the other session was not.
+        assert 3 <= refused <= 4
+        mask_file, scores = polite.result(timeout=120)
+        assert Path(mask_file).is_file()
+    finally:
+        gate.set()
+        demo.close()
+
+
+def test_stopping_the_app_deletes_the_users_downloads(tiny_checkpoint, tmp_path):
+    port = free_port()
+    env = {**os.environ, "TMPDIR": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    log = tmp_path / "app.log"
+    with log.open("w") as output:
+        server = subprocess.Popen(
+            [sys.executable, "app.py", "--model", str(tiny_checkpoint), "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        assert _wait_for(port, server), log.read_text()[-3000:]
+        downloads = list(tmp_path.glob("sam-demo-downloads-*"))
+        assert len(downloads) == 1
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+        assert not downloads[0].exists()
+    finally:
+        if server.poll() is None:
+            server.kill()
+
+
+def _wait_for(port: int, server: subprocess.Popen, timeout: float = 300) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/config", timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    return False
 
 
 def test_space_front_matter_matches_requirements():

@@ -1,5 +1,7 @@
 """The predictor on real BUSI images and masks (skipped unless BUSI_SAMPLE_DIR is set)."""
 
+import csv
+
 import numpy as np
 
 from sam_demo.core.masks import mask_box
@@ -40,12 +42,31 @@ def test_training_and_evaluation_on_real_images(busi_dir, tiny_checkpoint, tmp_p
 
     output = tmp_path / "busi-run"
     common = ["--model", str(tiny_checkpoint), "--dataset", str(busi_dir), "--output-dir", str(output)]
-    metrics = train.main([*common, "--epochs", "1", "--batch-size", "2", "--learning-rate", "1e-3"])
+    training = ["--epochs", "1", "--batch-size", "2", "--learning-rate", "1e-3", "--interactive-rounds", "3"]
+    metrics = train.main([*common, *training, "--max-clicks", "2"])
     report = load_examples(find_examples(busi_dir))
     assert sum(metrics["split_sizes"].values()) == len(report.examples)  # "normal" images left out
     per_class = metrics["test"]["prompts"]["box"]["per_class"]
     assert set(per_class) <= {"benign", "malignant"} and per_class
     assert "left out" in metrics["dataset"] or not report.left_out
-    results = train.main(["--evaluate-only", *common, "--base-model", str(tiny_checkpoint)])
+    assert metrics["config"]["interactive_rounds"] == 3
+    evaluation = tmp_path / "evaluation"
+    results = train.main(
+        ["--evaluate-only", *common[:4], "--output-dir", str(evaluation), "--base-model", str(tiny_checkpoint)]
+        + ["--max-clicks", "3"]
+    )
     assert results["test_size"] == metrics["split_sizes"]["test"]  # the run's own split, reused
-    assert json.loads((output / "evaluation.json").read_text())["zero_shot_test"] is None
+    saved = json.loads((evaluation / "evaluation.json").read_text())
+    assert saved["zero_shot_test"] is None
+    interactive = saved["test"]["interactive"]
+    assert set(interactive) == {"point", "point_mask", "box", "box_mask"}
+    for entry in interactive.values():
+        assert len(entry["dice_by_click"]) == 4 and entry["n"] == results["test_size"]
+        assert 1 <= entry["noc85"] <= 5 and 1 <= entry["noc90"] <= 5
+    with (evaluation / "per_image.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    assert {"image", "class", "protocol", "click", "dice", "iou", "hd95", "nsd", "predicted_iou"} <= set(rows[0])
+    assert len(rows) == results["test_size"] * (3 + 4 * 4)  # three single prompts, four protocols of 4 interactions
+    assert {row["class"] for row in rows} <= {"benign", "malignant"}
+    assert all(float(row["hd95"]) >= 0 and 0 <= float(row["nsd"]) <= 1 for row in rows)
+    assert (evaluation / "dice_by_click.png").stat().st_size > 0

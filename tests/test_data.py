@@ -19,10 +19,12 @@ import sam_demo.data.sources
 from sam_demo.data.errors import DatasetError
 from sam_demo.data.layouts import find_examples
 from sam_demo.data.loading import load_example, load_examples
-from sam_demo.data.sources import resolve_dataset
+from sam_demo.data.near_duplicates import NEAR_DUPLICATE_CORRELATION, near_duplicate_groups, thumbnail
+from sam_demo.data.sources import open_dataset, resolve_dataset
 from sam_demo.data.splits import read_split, split_examples, write_split
 from sam_demo.devtools.phantom import make_phantom
 from sam_demo.devtools.phantom_datasets import write_phantom_dataset
+from sam_demo.training.run import RunConfig, prepare_data
 
 
 def save(path: Path, array: np.ndarray, mode: str | None = None) -> Path:
@@ -162,7 +164,7 @@ def test_mask_of_another_size_is_skipped_and_reported(tmp_path):
     assert [item.example.name for item in report.examples] == ["benign/benign (1)"]  # its good masks kept
     np.testing.assert_array_equal(report.examples[0].mask, make_phantom(0, (256, 320), "benign")[1])
     assert report.examples[0].skipped_masks == (message,)
-    assert report.left_out["malignant/malignant (1)"] == "no mask of the image's size"
+    assert report.left_out["malignant/malignant (1)"] == "no usable mask"
     assert "2 masks skipped: " in report.summary() and message in report.summary()
 
 
@@ -409,6 +411,88 @@ def test_split_round_trips_and_rejects_unknown_names(tmp_path):
         read_split(path, names)
 
 
+def test_split_keeps_groups_whole_deterministic_and_stratified():
+    pairs = labelled({"benign": 30, "malignant": 12})
+    groups = [["benign/0", "benign/1", "benign/2"], ["malignant/4", "malignant/3"], ["benign/9", "malignant/9"]]
+    for seed in range(30):
+        split = split_examples(pairs, seed=seed, groups=groups)
+        where = {name: key for key, names in split.items() for name in names}
+        assert sorted(where) == sorted(name for name, _ in pairs)
+        for members in groups:
+            assert len({where[name] for name in members}) == 1, (seed, members)
+        for label in ("benign", "malignant"):
+            assert all(any(name.startswith(label) for name in names) for names in split.values()), (seed, label)
+        shuffled = [list(reversed(members)) for members in reversed(groups)]
+        assert split == split_examples(list(reversed(pairs)), seed=seed, groups=shuffled)
+    # Without groups (or with groups of one), the split of earlier versions: seeds keep meaning what they meant.
+    assert split_examples(pairs, seed=3, groups=[["benign/5"]]) == split_examples(pairs, seed=3)
+    # One large group trains, the rest keeps validation and test stocked.
+    split = split_examples(labelled({"a": 8}), seed=0, groups=[[f"a/{k}" for k in range(6)]])
+    assert [len(split[key]) for key in ("train", "validation", "test")] == [6, 1, 1]
+    for bad, message in (([["a/0", "zzz"]], "not among"), ([["a/0", "a/1"], ["a/1"]], "two groups")):
+        with pytest.raises(ValueError, match=message):
+            split_examples(labelled({"a": 3}), groups=bad)
+
+
+def next_frame(image: np.ndarray, shift: int = 4, seed: int = 0) -> np.ndarray:
+    """`image` as the scan's next frame would show it: `shift` pixels to the side, with fresh speckle."""
+    noise = np.random.default_rng(seed).normal(0, 8, image.shape)
+    return np.clip(np.roll(image.astype(float), shift, axis=1) + noise, 0, 255).astype(np.uint8)
+
+
+def test_near_duplicates_are_grouped_transitively_and_phantoms_are_not():
+    phantoms = {f"p{seed:02d}": make_phantom(seed, (128, 160))[0] for seed in range(12)}
+    assert near_duplicate_groups(phantoms) == []
+    # A sweep: each frame 2 pixels on from the one before; the first and last are too far apart to be linked.
+    frames = {"f1": next_frame(phantoms["p00"], 2, seed=1), "f2": next_frame(phantoms["p00"], 4, seed=2)}
+    assert float(thumbnail(phantoms["p00"]) @ thumbnail(frames["f2"])) < NEAR_DUPLICATE_CORRELATION
+    assert near_duplicate_groups({**phantoms, **frames}) == [["f1", "f2", "p00"]]
+    assert near_duplicate_groups({**frames, "p00": phantoms["p00"]}, threshold=0.99) == []
+    assert near_duplicate_groups({"flat": np.zeros((8, 8), np.uint8), "p00": phantoms["p00"]}) == []
+    assert near_duplicate_groups({}) == []
+
+
+def test_split_file_lists_groups_and_older_files_without_them_still_read(tmp_path):
+    pairs = labelled({"benign": 6})
+    groups = [["benign/0", "benign/1"]]
+    split = split_examples(pairs, seed=1, groups=groups)
+    path = tmp_path / "split.json"
+    write_split(split, path, seed=1, fractions=(0.8, 0.1, 0.1), groups=groups)
+    saved = json.loads(path.read_text())
+    assert saved["groups"] == groups
+    del saved["groups"]  # as split.json was written before near-duplicates were grouped
+    path.write_text(json.dumps(saved))
+    assert read_split(path, [name for name, _ in pairs]) == split
+
+
+def with_next_frame(root: Path, name: str = "phantom_000") -> str:
+    """Add to the images-labels dataset `root` the next frame of `name`'s scan: moved 4 pixels sideways, with
+    fresh speckle. Returns the new example's name."""
+    frame = f"{name}_next"
+    save(root / "images" / f"{frame}.png", next_frame(np.asarray(Image.open(root / "images" / f"{name}.png"))))
+    save(root / "labels" / f"{frame}.png", np.roll(np.asarray(Image.open(root / "labels" / f"{name}.png")), 4, axis=1))
+    return frame
+
+
+def where_each_example_went(loaded: dict[str, list]) -> dict[str, str]:
+    return {item.example.name: key for key, items in loaded.items() for item in items}
+
+
+def test_near_duplicate_frames_never_straddle_splits(tmp_path):
+    root = write_phantom_dataset(tmp_path / "ds", 10)
+    frame = with_next_frame(root)
+    for seed in range(20):  # apart, the two would land in different splits for about a third of the seeds
+        said = []
+        loaded, _ = prepare_data(RunConfig("unused", str(root), tmp_path / f"run{seed}", seed=seed), said.append)
+        where = where_each_example_went(loaded)
+        assert where["phantom_000"] == where[frame], seed
+        assert all(loaded[key] for key in ("train", "validation", "test"))
+    rule = f"(thumbnail correlation >= {NEAR_DUPLICATE_CORRELATION:g})"
+    assert f"near-duplicate frames: 1 group of 2 images kept in one split {rule}" in said
+    saved = json.loads((tmp_path / "run0" / "split.json").read_text())
+    assert saved["groups"] == [["phantom_000", frame]]
+
+
 # ------------------------------------------------------------------------------------------ real BUSI data
 
 
@@ -432,3 +516,98 @@ def test_real_busi_sample(busi_dir):
     split = split_examples([(item.example.name, item.example.label) for item in report.examples])
     for key in ("train", "validation", "test"):
         assert {name.split("/")[0] for name in split[key]} == {"benign", "malignant"}
+
+
+def test_busi_frames_of_one_lesion_stay_in_one_split(busi_dir, tmp_path):
+    # malignant (3) to (8) are frames of one tumour (thumbnail correlations 0.957 to 1.000, see near_duplicates).
+    frames = [f"malignant/malignant ({n})" for n in range(3, 9)]
+    for seed in range(5):
+        loaded, _ = prepare_data(RunConfig("unused", str(busi_dir), tmp_path / f"run{seed}", seed=seed), lambda _: None)
+        where = where_each_example_went(loaded)
+        assert len({where[name] for name in frames}) == 1, (seed, {name: where[name] for name in frames})
+        for key in ("train", "validation", "test"):
+            assert {item.example.label for item in loaded[key]} == {"benign", "malignant"}, (seed, key)
+    saved = json.loads((tmp_path / "run0" / "split.json").read_text())
+    assert saved["groups"] == [sorted(frames)]
+
+
+def test_noisy_and_jpeg_masks_are_read_at_half_their_maximum_and_reported(tmp_path):
+    """`> 0` made a mask with faint background noise 75 % foreground; JPEG's ringing grew masks by ~1.6x."""
+    image = np.full((64, 80), 100, np.uint8)
+    lesion = np.zeros((64, 80), bool)
+    lesion[20:40, 30:50] = True
+    noisy = np.where(lesion, 255, np.random.default_rng(0).integers(0, 4, lesion.shape)).astype(np.uint8)
+    save(tmp_path / "images" / "noisy.png", image)
+    save(tmp_path / "labels" / "noisy.png", noisy)
+    save(tmp_path / "images" / "jpeg.png", image)
+    Image.fromarray(np.where(lesion, 255, 0).astype(np.uint8)).save(tmp_path / "labels" / "jpeg.jpg", quality=60)
+    save(tmp_path / "images" / "clean.png", image)
+    save(tmp_path / "labels" / "clean.png", lesion.astype(np.uint8))  # 0/1
+    report = load_examples(find_examples(tmp_path))
+    masks = {item.example.name: item.mask for item in report.examples}
+    np.testing.assert_array_equal(masks["noisy"], lesion)
+    np.testing.assert_array_equal(masks["clean"], lesion)
+    assert abs(int(masks["jpeg"].sum()) - int(lesion.sum())) < 0.05 * lesion.sum()
+    assert [item.unclean_masks for item in report.examples if item.example.name == "clean"] == [()]
+    assert len(report.warnings) == 1 and "noisy.png" in report.warnings[0] and "jpeg.jpg" in report.warnings[0]
+    assert "clean.png" not in report.warnings[0]
+
+
+def test_an_all_foreground_mask_is_skipped_and_reported(tmp_path):
+    save(tmp_path / "images" / "white.png", np.full((24, 32), 100, np.uint8))
+    save(tmp_path / "labels" / "white.png", np.full((24, 32), 255, np.uint8))
+    save(tmp_path / "images" / "good.png", np.full((24, 32), 100, np.uint8))
+    good = np.zeros((24, 32), np.uint8)
+    good[5:10, 5:10] = 255
+    save(tmp_path / "labels" / "good.png", good)
+    report = load_examples(find_examples(tmp_path))
+    assert [item.example.name for item in report.examples] == ["good"]
+    assert report.left_out == {"white": "no usable mask"}
+    assert report.skipped_masks == ("white.png is foreground everywhere",)
+
+
+@pytest.mark.parametrize("kind", ["tar.gz", "zip"])
+def test_an_archive_that_expands_far_more_than_images_do_is_refused(tmp_path, kind):
+    """A small archive of zeros that would unpack to 200 MB: over 100 times its size, refused before writing."""
+    archive = tmp_path / f"bomb.{kind}"
+    zeros = tmp_path / "zeros.bin"
+    with zeros.open("wb") as file:
+        file.truncate(200 * 10**6)
+    if kind == "zip":
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zip_file:
+            zip_file.write(zeros, "images/zeros.png")
+    else:
+        with tarfile.open(archive, "w:gz") as tar:
+            tar.add(zeros, "images/zeros.png")
+    zeros.unlink()
+    assert archive.stat().st_size < 2 * 10**6
+    cache = tmp_path / "cache"
+    with pytest.raises(DatasetError, match="bomb.*100 times the archive's size"):
+        resolve_dataset(archive, cache_dir=cache)
+    assert not cache.exists() or not any(cache.iterdir())
+
+
+def test_an_archive_with_too_many_members_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(sam_demo.data.archives, "MAX_MEMBERS", 5)
+    archive = pack(write_phantom_dataset(tmp_path / "src", 3), tmp_path / "ds.tar.gz")
+    with pytest.raises(DatasetError, match="members, more than the 5"):
+        resolve_dataset(archive, cache_dir=tmp_path / "cache")
+
+
+def test_an_extraction_without_a_dataset_is_removed_and_a_users_folder_is_not(tmp_path):
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("no images here")
+    archive = pack(tmp_path / "notes", tmp_path / "notes.zip")
+    cache = tmp_path / "cache"
+    with pytest.raises(DatasetError, match="removed"):
+        open_dataset(archive, cache_dir=cache)
+    assert list(cache.iterdir()) == []
+    with pytest.raises(DatasetError):
+        open_dataset(tmp_path / "notes", cache_dir=cache)
+    assert (tmp_path / "notes" / "readme.txt").exists()  # the user's own folder is never touched
+
+
+def test_max_dataset_gb_caps_what_an_archive_may_unpack_to(tmp_path):
+    archive = pack(write_phantom_dataset(tmp_path / "src", 3), tmp_path / "ds.tar.gz")
+    with pytest.raises(DatasetError, match="more than 1,000 bytes"):
+        open_dataset(archive, cache_dir=tmp_path / "cache", max_extracted_bytes=1000)

@@ -62,7 +62,18 @@ def test_two_workers_train_together_and_the_chief_writes(tiny_checkpoint, phanto
     workers = []
     for index in range(2):
         config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-        args = ["--model", str(tiny_checkpoint), "--dataset", str(phantoms), "--epochs", "2", "--batch-size", "2"]
+        args = [
+            "--model",
+            str(tiny_checkpoint),
+            "--dataset",
+            str(phantoms),
+            "--epochs",
+            "2",
+            "--batch-size",
+            "2",
+            "--max-clicks",
+            "1",
+        ]
         output = tmp_path / f"worker{index}"
         workers.append(python("train.py", *args, "--output-dir", str(output), env={"TF_CONFIG": config}))
     logs = [finish(worker) for worker in workers]

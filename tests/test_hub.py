@@ -8,12 +8,24 @@ from unittest.mock import create_autospec
 
 import pytest
 import requests
+import yaml
 from huggingface_hub import HfApi, constants
-from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError
+from huggingface_hub.utils import HFValidationError, reset_sessions, validate_repo_id
+from local_hub import LocalHub
 
 import sam_demo.publishing.hub as hub
-from sam_demo.publishing.hub import PublishError, check_hub_access, push_folder, resolve_token, retry_command
+from sam_demo.publishing.hub import (
+    EXAMPLE_FILES,
+    PublishError,
+    check_hub_access,
+    public_repo_notice,
+    push_folder,
+    resolve_token,
+    retry_command,
+)
 
+ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "hf_SECRETtoken123"
 
 
@@ -55,17 +67,29 @@ class FakeApi:
         return SimpleNamespace(commit_url=f"https://huggingface.co/{kwargs['repo_id']}/commit/abc")
 
 
-def http_error(status: int, message: str) -> HfHubHTTPError:
+def http_error(status: int, message: str, error_type: type[HfHubHTTPError] = HfHubHTTPError) -> HfHubHTTPError:
+    """An error as huggingface_hub raises it: its response's request carries the token, as every Hub call's does."""
+    request = requests.Request("POST", "https://huggingface.co/api/repos/create")
+    request = request.prepare()
+    request.headers["authorization"] = f"Bearer {TOKEN}"
     response = requests.Response()
-    response.status_code = status
-    return HfHubHTTPError(message, response=response)
+    response.status_code, response.request = status, request
+    return error_type(message, response=response)
 
 
 @pytest.fixture(autouse=True)
-def no_saved_login(monkeypatch):
+def no_saved_login(monkeypatch, tmp_path):
     # Tests choose the token themselves; a developer's own login or HF_TOKEN must not leak in.
     monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.setattr(hub, "get_token", lambda: None)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-login" / "token"))
+
+
+def save_login(token: str) -> None:
+    """What `hf auth login` leaves behind: the token in HF_TOKEN_PATH."""
+    path = Path(constants.HF_TOKEN_PATH)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(token)
 
 
 @pytest.fixture
@@ -93,9 +117,27 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
 
 
+def exception_chain(error: BaseException) -> list[BaseException]:
+    """Every exception a tool can reach from `error` (as loggers and error trackers walk it), printed or not."""
+    chain, seen = [], set()
+    pending = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        chain.append(current)
+        pending += [current.__cause__, current.__context__]
+    return chain
+
+
 def assert_no_token(error: BaseException, capsys, caplog=None) -> None:
     assert TOKEN not in str(error)
     assert TOKEN not in "".join(traceback.format_exception(error))
+    for linked in exception_chain(error):
+        assert TOKEN not in f"{linked} {linked!r} {linked.args!r}", type(linked)
+        request = getattr(getattr(linked, "response", None), "request", None)  # a Hub error's request: its headers
+        assert TOKEN not in repr(getattr(request, "headers", None)), type(linked)
     captured = capsys.readouterr()
     assert TOKEN not in captured.out + captured.err
     if caplog is not None:
@@ -106,7 +148,7 @@ def assert_no_token(error: BaseException, capsys, caplog=None) -> None:
 
 
 def test_resolve_token_precedence(monkeypatch):
-    monkeypatch.setattr(hub, "get_token", lambda: "hf_saved")
+    save_login("hf_saved")
     assert resolve_token() == "hf_saved"
     monkeypatch.setenv("HF_TOKEN", "hf_env")
     assert resolve_token() == "hf_env"
@@ -119,6 +161,24 @@ def test_resolve_token_none_and_blank(monkeypatch):
     assert resolve_token() is None
     monkeypatch.setenv("HF_TOKEN", "hf_env\n")  # as `export HF_TOKEN=$(cat file)` leaves it
     assert resolve_token() == "hf_env"
+
+
+def test_resolve_token_is_huggingface_hubs_own_lookup(monkeypatch):
+    # One lookup, huggingface_hub's: what it decides (HF_TOKEN, its older name, Colab secrets, the saved login) holds.
+    monkeypatch.setenv("HUGGING_FACE_HUB_TOKEN", "hf_old_name")
+    assert resolve_token() == "hf_old_name"
+    monkeypatch.setenv("HF_TOKEN", "hf_env")
+    monkeypatch.setattr(hub, "get_token", lambda: "hf_as_get_token_says")
+    assert resolve_token() == "hf_as_get_token_says"
+
+
+def test_a_rejected_saved_login_is_named_with_todays_cli(capsys):
+    save_login(TOKEN)
+    with pytest.raises(PublishError) as caught:
+        check_hub_access("alice/sam-busi", api=FakeApi(whoami=http_error(401, "Invalid user token.")))
+    message = str(caught.value)
+    assert "(from the saved `hf auth login`)" in message and "huggingface-cli" not in message
+    assert_no_token(caught.value, capsys)
 
 
 # check_hub_access
@@ -146,8 +206,9 @@ def test_check_access_bare_name_goes_under_user_and_orgs_are_allowed(monkeypatch
 
 def test_check_access_without_token():
     api = FakeApi()
-    with pytest.raises(PublishError, match="HF_TOKEN or run `huggingface-cli login`"):
+    with pytest.raises(PublishError, match="HF_TOKEN or run `hf auth login`") as caught:
         check_hub_access("alice/sam-busi", api=api)
+    assert "huggingface-cli" not in str(caught.value)  # the old CLI's name
     assert api.calls == []
 
 
@@ -245,6 +306,62 @@ def test_check_access_bad_repo_id(repo_id, monkeypatch):
     assert api.calls == []
 
 
+@pytest.mark.parametrize("repo_id", ["_sam", "alice/sam_", "alice/Sam.v2", "alice/sam--busi", "alice/sam.git", "a/b/c"])
+def test_repo_ids_are_judged_by_huggingface_hubs_own_rule(repo_id, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as error:
+        with pytest.raises(PublishError) as caught:
+            check_hub_access(repo_id, api=FakeApi())
+        assert str(error) in str(caught.value)  # its reason, word for word
+    else:
+        assert check_hub_access(repo_id, api=FakeApi()).endswith(repo_id.split("/")[-1])
+
+
+def test_no_hub_error_stays_in_the_chain(capsys):
+    """The PublishError neither causes nor has as context the Hub's error: that error's request holds the token in
+    its headers (and sometimes its text does). A printed traceback hides a suppressed context; a tool that walks
+    the chain does not."""
+    for method in ("whoami", "create_repo", "repo_info"):
+        error = http_error(403, "403 Forbidden")  # its text is clean: only the request holds the token
+        with pytest.raises(PublishError) as caught:
+            check_hub_access("alice/sam-busi", private=True, token=TOKEN, api=FakeApi(**{method: error}))
+        assert caught.value.__cause__ is None and caught.value.__context__ is None, method
+        assert_no_token(caught.value, capsys)
+
+
+def test_the_real_hubs_refusal_leaves_no_token_in_the_chain(capsys, monkeypatch):
+    # huggingface_hub's own exception for a rejected token, from a real HTTP exchange with the local stand-in.
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    reset_sessions()
+    try:
+        with LocalHub(tokens={"hf_someone_elses": "tester"}) as local:
+            with pytest.raises(PublishError, match="rejected the token") as caught:
+                check_hub_access("alice/sam-busi", token=TOKEN, api=HfApi(endpoint=local.endpoint))
+    finally:
+        reset_sessions()
+    assert_no_token(caught.value, capsys)
+
+
+def test_a_failure_that_is_not_an_http_error_is_not_read_as_a_status_code():
+    # Only an HTTP response has a status; text that happens to start with "500" is not a server error.
+    api = FakeApi(upload_folder=ValueError("500 files could not be hashed"))
+    with pytest.raises(PublishError) as caught:
+        push_folder(Path(__file__).parent / "data" / "sam-tiny-pytorch", "alice/sam-busi", token=TOKEN, api=api)
+    assert "unreachable" not in str(caught.value)
+    assert "ValueError: 500 files could not be hashed" in str(caught.value)
+
+
+def test_a_missing_repo_at_upload_is_named(model_folder, capsys):
+    # Deleted, or made invisible to the token, between the access check and the upload.
+    error = http_error(404, "404 Client Error. Repository Not Found", RepositoryNotFoundError)
+    with pytest.raises(PublishError, match="alice/sam-busi does not exist or the token cannot see it") as caught:
+        push_folder(model_folder, "alice/sam-busi", token=TOKEN, api=FakeApi(upload_folder=error))
+    assert "--push-only" in str(caught.value)
+    assert_no_token(caught.value, capsys)
+
+
 # push_folder
 
 
@@ -260,8 +377,96 @@ def test_push_folder_uploads_finished_model(model_folder):
         repo_type="model",
         token=TOKEN,
         commit_message="Fine-tuned on BUSI",
-        ignore_patterns=["checkpoints/**", "*.partial*"],
+        ignore_patterns=["checkpoints/**", "*.partial*", "examples.png", "split.json", "per_image.csv"],
     )
+
+
+def test_examples_and_file_names_are_pushed_only_when_asked(model_folder):
+    api = FakeApi()
+    push_folder(model_folder, "alice/sam-busi", token=TOKEN, api=api, include_examples=True)
+    assert api.calls[-1][1]["ignore_patterns"] == ["checkpoints/**", "*.partial*"]
+    assert set(EXAMPLE_FILES) == {"examples.png", "split.json", "per_image.csv"}
+
+
+def test_per_image_csv_is_the_file_the_run_writes():
+    from sam_demo.training.run import PER_IMAGE_CSV
+
+    assert PER_IMAGE_CSV in EXAMPLE_FILES
+
+
+@pytest.mark.parametrize("include_examples", [False, True])
+def test_which_files_reach_the_local_hub(model_folder, include_examples, monkeypatch):
+    (model_folder / "per_image.csv").write_text("model,image,dice\nfine_tuned,malignant (3).png,0.8\n")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    with LocalHub(tokens={TOKEN: "alice"}) as local, local.patch_hf_client():
+        url = push_folder(
+            model_folder, "sam-busi", token=TOKEN, api=HfApi(endpoint=local.endpoint), include_examples=include_examples
+        )
+        pushed = set(local.files("alice/sam-busi")) - {".gitattributes"}
+    assert url == f"{local.endpoint}/alice/sam-busi"
+    on_disk = {str(path.relative_to(model_folder)) for path in model_folder.rglob("*") if path.is_file()}
+    kept = {name for name in on_disk if name.startswith("checkpoints/")}
+    if not include_examples:
+        kept |= set(EXAMPLE_FILES)
+    assert pushed == on_disk - kept
+
+
+# the announcement of a public repo
+
+
+def test_public_repo_notice_names_the_repo_and_private():
+    notice = public_repo_notice("alice/sam-busi")
+    assert "\n" not in notice
+    assert "alice/sam-busi" in notice and "public" in notice and "--private" in notice
+
+
+@pytest.fixture
+def train(monkeypatch):
+    """train.py as a module (it imports TensorFlow: only the tests of its flags pay for that)."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    import train
+
+    return train
+
+
+def test_train_announces_a_public_push_before_training(train, monkeypatch, tmp_path, capsys):
+    printed_before_training = []
+
+    def fake_run(config, resume=False):
+        printed_before_training.append(capsys.readouterr().out)
+        return {}
+
+    monkeypatch.setattr(hub, "HfApi", FakeApi)
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    monkeypatch.setattr(train, "run", fake_run)
+    flags = ["--dataset", str(tmp_path), "--output-dir", str(tmp_path / "out"), "--push-to-hub"]
+    train.main([*flags, "--hub-model-id", "alice/sam-busi"])
+    train.main([*flags, "--hub-model-id", "alice/sam-busi", "--private"])
+    public, private = printed_before_training
+    assert public.splitlines() == [public_repo_notice("alice/sam-busi")]
+    assert private == ""
+
+
+def test_push_examples_needs_a_push(train, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(["--output-dir", str(tmp_path), "--push-examples"])
+    assert "--push-examples" in capsys.readouterr().err
+    args = train.parse_args(["--push-only", str(tmp_path), "--hub-model-id", "alice/sam-busi", "--push-examples"])
+    assert args.push_examples
+
+
+# the Space
+
+
+def test_the_space_preloads_the_files_load_sam_fetches_for_the_model_it_serves():
+    """At build time, so that the first visitor does not wait for 1.2 GB (README front matter, preload_from_hub)."""
+    from sam_demo.core.model import CONFIG_FILE, DEFAULT_MODEL_ID, PROCESSOR_FILE
+    from sam_demo.core.weight_files import WEIGHT_FILES
+
+    meta = yaml.safe_load((ROOT / "README.md").read_text().split("---\n")[1])
+    entries = dict(entry.split(" ", 1) for entry in meta["preload_from_hub"])
+    assert set(entries[DEFAULT_MODEL_ID].split(",")) == {CONFIG_FILE, PROCESSOR_FILE, WEIGHT_FILES[0]}
+    assert DEFAULT_MODEL_ID in meta["models"]
 
 
 def test_push_folder_calls_match_the_real_hfapi(model_folder):
@@ -274,7 +479,7 @@ def test_push_folder_calls_match_the_real_hfapi(model_folder):
         "alice/sam-busi", private=True, exist_ok=True, repo_type="model", token=TOKEN
     )
     assert api.upload_folder.call_args.kwargs["repo_id"] == "alice/sam-busi"
-    assert api.upload_folder.call_args.kwargs["ignore_patterns"] == ["checkpoints/**", "*.partial*"]
+    assert api.upload_folder.call_args.kwargs["ignore_patterns"][:2] == ["checkpoints/**", "*.partial*"]
 
 
 @pytest.mark.parametrize("missing", ["model.safetensors", "config.json"])

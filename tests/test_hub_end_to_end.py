@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from gradio_client import Client, handle_file
 from helpers import free_port
-from huggingface_hub import constants
+from huggingface_hub import constants, hf_hub_download
 from local_hub import LocalHub
 from safetensors.numpy import load_file, save_file
 from transformers import SamImageProcessor
@@ -28,6 +29,7 @@ from sam_demo.app.ui import example_images
 from sam_demo.core.model import DEFAULT_MODEL_ID, ModelLoadError, load_sam, save_sam
 from sam_demo.core.predictor import SamPredictor
 from sam_demo.data.sources import DEFAULT_FILENAME, DEFAULT_REPO_ID
+from sam_demo.publishing.hub import EXAMPLE_FILES, public_repo_notice
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTORCH_CHECKPOINT = ROOT / "tests" / "data" / "sam-tiny-pytorch"
@@ -129,6 +131,82 @@ def test_train_with_its_defaults_downloads_model_and_dataset(hub, published_run)
         assert (output / name).is_file(), name
 
 
+def test_a_public_push_is_announced_before_training(published_run):
+    _, repo_id, result = published_run
+    lines = result.stdout.splitlines()
+    notice = public_repo_notice(repo_id)
+    assert "--private" in notice
+    training = next(index for index, line in enumerate(lines) if line.startswith("dataset:"))  # data read first
+    assert lines.index(notice) < training
+
+
+def test_held_out_images_and_file_names_stay_local_without_push_examples(hub, published_run):
+    output, repo_id, _ = published_run
+    pushed = hub.files(repo_id)
+    for name in EXAMPLE_FILES:
+        assert (output / name).is_file() and name not in pushed, name
+
+
+def local_places(*paths: Path) -> list[bytes]:
+    """What must never be pushed: the given folders' paths and this user's home folder."""
+    places = [str(path) for path in paths] + [os.path.expanduser("~")]
+    return [place.encode() for place in places if len(place) > 1]
+
+
+def assert_no_local_path(pushed: dict[str, bytes], places: list[bytes]) -> None:
+    leaks = [(name, place) for name, data in pushed.items() for place in places if place in data]
+    assert not leaks
+
+
+def test_nothing_train_pushed_names_a_local_path(hub, published_run):
+    output, repo_id, _ = published_run
+    home = output.parent  # HOME of the run: the dataset's extraction and the Hub cache are in it
+    assert_no_local_path(hub.files(repo_id), local_places(home, output))
+
+
+@pytest.fixture(scope="module")
+def local_run(hub, tmp_path_factory, tiny_checkpoint, phantom_dataset):
+    """A run of a local model folder on a local dataset folder, pushed private with --push-examples; then evaluated
+    again into its own folder and pushed once more with --push-only (evaluation.json goes up with it)."""
+    home = tmp_path_factory.mktemp("local-trainer")
+    output, dataset = home / "run", phantom_dataset(10, seed=3)
+    short = ["--max-clicks", "1", "--interactive-rounds", "1", "--seed", "1"]
+    runs = [
+        ["--model", str(tiny_checkpoint), "--dataset", str(dataset), "--output-dir", str(output), "--epochs", "1"],
+        ["--evaluate-only", "--model", str(output), "--base-model", str(tiny_checkpoint), "--dataset", str(dataset)],
+        ["--push-only", str(output)],
+    ]
+    runs[0] += [*short, "--push-to-hub"]
+    runs[1] += ["--output-dir", str(output), "--max-clicks", "1", "--seed", "1"]
+    hub_flags = ["--hub-model-id", "sam-local", "--private", "--push-examples"]
+    results = []
+    for flags in runs:
+        command = [sys.executable, "train.py", *flags, *(hub_flags if "--evaluate-only" not in flags else [])]
+        result = subprocess.run(command, cwd=ROOT, env=hub_env(hub, home), capture_output=True, text=True, timeout=1200)
+        assert result.returncode == 0, result.stdout + result.stderr
+        results.append(result)
+    return output, dataset, f"{USER}/sam-local", results
+
+
+def test_nothing_pushed_from_local_folders_names_their_paths(hub, local_run, tiny_checkpoint):
+    output, dataset, repo_id, _ = local_run
+    pushed = hub.files(repo_id)
+    assert {"metrics.json", "README.md", "evaluation.json"} <= set(pushed)
+    assert_no_local_path(pushed, local_places(output.parent, output, dataset, tiny_checkpoint))
+    config = json.loads(pushed["metrics.json"])["config"]
+    assert (config["model"], config["dataset"], config["output_dir"]) == (tiny_checkpoint.name, dataset.name, "run")
+    assert json.loads(pushed["evaluation.json"])["model"] == "run"
+
+
+def test_push_examples_pushes_them_and_a_private_push_is_not_announced(hub, local_run):
+    output, _, repo_id, results = local_run
+    pushed = hub.files(repo_id)
+    for name in EXAMPLE_FILES:
+        assert pushed[name] == (output / name).read_bytes(), name
+    assert hub.is_private(repo_id)
+    assert public_repo_notice(repo_id) not in results[0].stdout
+
+
 def test_what_train_pushed_is_what_it_saved(hub, published_run):
     output, repo_id, _ = published_run
     pushed = hub.files(repo_id)
@@ -164,6 +242,17 @@ def test_metas_id_loads_from_the_hub_and_private_repos_need_the_token(hub_client
     with pytest.raises(ModelLoadError, match="not found on the Hugging Face Hub.*HF_TOKEN"):
         load_sam("tester/private-sam", token=False)
     load_sam("tester/private-sam", token=TOKEN)
+
+
+def test_the_spaces_preloaded_files_are_all_the_app_loads(hub_client):
+    """A Space downloads `preload_from_hub` (README front matter) at build time; the app then needs nothing more."""
+    meta = yaml.safe_load((ROOT / "README.md").read_text().split("---\n")[1])
+    for entry in meta["preload_from_hub"]:
+        repo_id, files = entry.split()[:2]  # "repo_id file1,file2 [revision]"
+        for name in files.split(","):
+            hf_hub_download(repo_id, name)
+    model, _ = load_sam(DEFAULT_MODEL_ID, local_files_only=True)  # no request: the build's cache only
+    assert model.config.vision_config.hidden_size == 32
 
 
 def test_repo_without_weights_or_config_is_explained(hub_client):

@@ -69,6 +69,9 @@ def test_exif_orientation_is_applied():
         (png_declaring_size(9000, 9000), "too large: 9000x9000"),
         (np.broadcast_to(np.zeros(1, np.uint8), (20000, 20000)), "too large: 20000x20000"),
         (np.zeros((0, 10), np.uint8), "empty"),
+        (np.zeros((1, 1025), np.uint8), "1025x1 pixels, too thin"),
+        (np.zeros((3000, 2), np.uint8), "2x3000 pixels, too thin"),
+        (png_bytes(Image.new("L", (5000, 3))), "5000x3 pixels, too thin"),
         (np.zeros((10, 10, 2), np.uint8), "shape"),
         (np.full((4, 4), np.nan), "NaN"),
         (np.array([["a"]]), "unsupported pixel type"),
@@ -81,6 +84,9 @@ def test_exif_orientation_is_applied():
         "big-file",
         "bomb-array",
         "zero-size",
+        "1x1025",
+        "3000x2",
+        "thin-file",
         "two-channel",
         "nan",
         "strings",
@@ -89,6 +95,11 @@ def test_exif_orientation_is_applied():
 def test_bad_images_are_explained(source, message):
     with pytest.raises(ImageError, match=message):
         load_image(source)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 1024), (1024, 1), (3, 3072), (3072, 3)])
+def test_thin_images_up_to_the_aspect_limit_are_read(shape):
+    assert load_image(np.zeros(shape, np.uint8)).shape == (*shape, 3)
 
 
 def test_error_names_the_file(tmp_path):

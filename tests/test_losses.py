@@ -71,11 +71,26 @@ def test_iou_head_loss_trains_the_head_towards_the_real_iou():
     logits[0, :2, :] = 5.0  # predicts 8 pixels, 4 right: IoU 0.5
     logits[1, :2, :2] = 5.0  # exact: IoU 1
     np.testing.assert_allclose(mask_iou(logits, targets).numpy(), [0.5, 1.0])
-    predicted = tf.Variable([0.9, 0.6])
-    logits_variable = tf.Variable(logits)
+    predicted = tf.Variable([[0.9], [0.6]])
+    logits_variable = tf.Variable(logits[:, None])
     with tf.GradientTape() as tape:
         loss = iou_head_loss(predicted, logits_variable, targets)
     assert float(loss) == pytest.approx(((0.9 - 0.5) ** 2 + (0.6 - 1.0) ** 2) / 2)
     gradient_head, gradient_mask = tape.gradient(loss, [predicted, logits_variable])
-    np.testing.assert_allclose(gradient_head.numpy(), [0.4, -0.4], rtol=1e-5)
+    np.testing.assert_allclose(gradient_head.numpy(), [[0.4], [-0.4]], rtol=1e-5)
     assert gradient_mask is None  # the real IoU is a target, not a gradient path
+
+
+def test_every_output_score_is_supervised():
+    """Each of SAM's outputs gets its own real IoU as target, so the head learns to rank the candidates."""
+    targets = np.zeros((1, 4, 4), np.float32)
+    targets[:, :2, :2] = 1
+    candidates = np.full((1, 3, 4, 4), -5.0, np.float32)
+    candidates[0, 0, :2, :2] = 5.0  # IoU 1
+    candidates[0, 1, :2, :] = 5.0  # IoU 0.5
+    candidates[0, 2, :, :] = 5.0  # IoU 0.25
+    predicted = tf.Variable([[0.0, 0.0, 0.0]])
+    with tf.GradientTape() as tape:
+        loss = iou_head_loss(predicted, candidates, targets)
+    assert float(loss) == pytest.approx((1.0 + 0.25 + 0.0625) / 3)
+    np.testing.assert_allclose(tape.gradient(loss, predicted).numpy(), [[-2 / 3, -1 / 3, -0.5 / 3]], rtol=1e-5)

@@ -9,7 +9,9 @@ from helpers import random_image
 from PIL import Image
 
 from sam_demo.core.embedding_cache import EmbeddingCache
+from sam_demo.core.image_io import ImageError
 from sam_demo.core.predictor import SamPredictor
+from sam_demo.core.transforms import resized_size
 
 
 def reference_masks(model, processor, image, points=None, labels=None, box=None, multimask_output=True):
@@ -124,6 +126,31 @@ def test_masks_come_back_at_the_original_size(predictor, image):
         assert prediction.low_res_logits.shape == (count, 256, 256)
         assert prediction.best.shape == (height, width)
         assert np.array_equal(prediction.best, prediction.masks[np.argmax(prediction.iou_scores)])
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [(1, 60), (3, 60), (60, 1), (60, 3), (1, 1), (3, 3), (1, 3), (3, 1), (1, 1024)],
+    ids=lambda s: "x".join(map(str, s)),
+)
+def test_thin_images_work_end_to_end(predictor, shape):
+    height, width = shape
+    encoded = predictor.set_image(random_image(height, width, seed=5))
+    assert encoded.original_size == shape
+    assert encoded.resized_size == resized_size(shape)  # not transposed: rows were once taken for channels
+    for prompt, count in [
+        (dict(points=[(width / 2, height / 2)], labels=[1]), 3),
+        (dict(box=(0, 0, width, height), multimask_output=False), 1),
+    ]:
+        prediction = predictor.predict(**prompt)
+        assert prediction.masks.shape == (count, height, width)
+        assert np.isfinite(prediction.iou_scores).all()
+
+
+@pytest.mark.parametrize("shape", [(1, 1025), (2, 5000), (4000, 3)])
+def test_too_thin_images_are_explained(predictor, shape):
+    with pytest.raises(ImageError, match="too thin"):
+        predictor.set_image(np.zeros(shape, np.uint8))
 
 
 def test_mask_input_changes_the_answer(predictor):

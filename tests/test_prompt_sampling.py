@@ -20,16 +20,31 @@ def test_perturbed_boxes_stay_near_the_mask_and_inside_the_image():
     tight = np.array(mask_box(mask), float)
     rng = np.random.default_rng(0)
     shifts = []
-    for _ in range(200):
+    for _ in range(400):
         box = np.array(perturbed_box(mask, rng, max_shift=20))
         assert 0 <= box[0] < box[2] <= 260 and 0 <= box[1] < box[3] <= 200
-        shifts.append(np.abs(box - tight))
+        shifts.append(box - tight)
     shifts = np.array(shifts)
-    assert shifts.max() <= 20 and shifts.mean() > 5  # really perturbed, never by more than asked
+    sides = np.array([tight[2] - tight[0], tight[3] - tight[1]] * 2)
+    assert np.abs(shifts).max() <= 20  # never more than asked
+    # SAM's noise: a standard deviation of 10 % of the side, in both directions.
+    np.testing.assert_allclose(shifts.std(axis=0), 0.1 * sides, rtol=0.2)
+    assert np.abs(shifts.mean(axis=0)).max() < 0.03 * sides.max()
     edge = rectangle(40, 60, (0, 0, 60, 40))
     assert perturbed_box(edge, np.random.default_rng(1))[2] <= 60  # clamped at the border
     with pytest.raises(ValueError, match="empty"):
         perturbed_box(np.zeros((5, 5), bool), rng)
+
+
+def test_box_noise_scales_with_the_lesion():
+    """A small lesion's box stays a box around it; a large one's noise is capped at max_shift."""
+    rng = np.random.default_rng(2)
+    small = rectangle(400, 400, (190, 190, 210, 210))  # 20 px lesion: std 2 px
+    large = rectangle(400, 400, (30, 30, 370, 370))  # 340 px: std 34 px, capped at 20
+    small_shifts = np.array([np.array(perturbed_box(small, rng)) - mask_box(small) for _ in range(300)])
+    large_shifts = np.array([np.array(perturbed_box(large, rng)) - mask_box(large) for _ in range(300)])
+    assert np.abs(small_shifts).max() < 10
+    assert np.abs(large_shifts).max() == pytest.approx(20) and (np.abs(large_shifts) == 20).mean() > 0.1
 
 
 def test_random_points_fall_where_their_label_says():

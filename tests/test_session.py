@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from sam_demo.app import session as sessions
-from sam_demo.app.session import BOX, NEGATIVE, POSITIVE, Session
+from sam_demo.app.session import BOX, NEGATIVE, POSITIVE, Session, Step
 from sam_demo.core.predictor import Prediction
 from sam_demo.core.prompts import PromptError
 
@@ -50,7 +50,7 @@ def test_clicks_need_an_image_and_a_known_mode():
 
 def test_prediction_shows_the_best_candidate_and_feeds_it_back():
     session = sessions.with_prediction(
-        sessions.click(sessions.new_image(IMAGE, "s"), 1, 1, POSITIVE), prediction([0.2, 0.9, 0.5])
+        sessions.click(sessions.new_image(IMAGE, "s"), 1, 1, POSITIVE), prediction([0.2, 0.9, 0.5]), None
     )
     assert session.shown == 1
     np.testing.assert_array_equal(session.shown_mask, session.prediction.masks[1])
@@ -66,27 +66,76 @@ def test_three_candidates_only_for_a_single_click_in_auto_mode():
     assert two_clicks.multimask(sessions.ALWAYS_THREE) and not one_click.multimask(sessions.ALWAYS_ONE)
 
 
-def test_undo_restores_exactly_what_was_shown_and_keeps_the_ground_truth():
+class RecordingDecoder:
+    """Stands in for the model: returns the given predictions in turn and records what it was asked."""
+
+    def __init__(self, *predictions: Prediction):
+        self.predictions = list(predictions)
+        self.calls = []
+
+    def __call__(self, session, mask_prompt, multimask):
+        self.calls.append((session.points, session.labels, session.box, mask_prompt, multimask))
+        return self.predictions.pop(0)
+
+
+def test_undo_decodes_the_earlier_masks_again_from_exactly_the_same_inputs():
+    first_prompt = np.random.default_rng(0).normal(size=(256, 256)).astype(np.float32)
     first = sessions.with_prediction(
-        sessions.click(sessions.new_image(IMAGE, "s"), 1, 1, POSITIVE), prediction([0.4, 0.8, 0.1])
+        sessions.click(sessions.new_image(IMAGE, "s"), 1, 1, POSITIVE), prediction([0.4, 0.8, 0.1]), first_prompt
     )
-    second = sessions.with_prediction(sessions.click(first, 5, 5, NEGATIVE), prediction([0.7]))
+    first = sessions.show_candidate(first, 2)  # the user picked another candidate
+    second = sessions.with_prediction(
+        sessions.click(first, 5, 5, NEGATIVE), prediction([0.7]), first.refinement_logits()
+    )
     truth = np.ones((40, 60), bool)
     second = sessions.with_ground_truth(second, truth)
-    back = sessions.undo(second)
-    assert back.points == first.points and back.prediction is first.prediction and back.shown == first.shown
+    again = prediction([0.4, 0.8, 0.1])
+    decoder = RecordingDecoder(again)
+    back = sessions.undo(second, decoder)
+    [(points, labels, box, mask_prompt, multimask)] = decoder.calls
+    assert points == first.points and labels == first.labels and box is None and multimask is True
+    np.testing.assert_array_equal(mask_prompt, first_prompt)
+    assert back.prediction is again and back.shown == 2 and back.points == first.points
+    np.testing.assert_array_equal(back.mask_prompt, first_prompt)  # so undoing further, or again, stays exact
     assert back.ground_truth is truth
-    assert sessions.undo(sessions.undo(back)).points == ()
+    assert sessions.undo(sessions.undo(back, decoder), decoder).points == ()
     empty = sessions.new_image(IMAGE, "s")
-    assert sessions.undo(empty) is empty
+    assert sessions.undo(empty, decoder) is empty
+
+
+def test_undo_to_a_state_without_masks_does_not_decode():
+    half_box = sessions.click(sessions.new_image(IMAGE, "s"), 30, 20, BOX)
+    boxed = sessions.with_prediction(sessions.click(half_box, 10, 5, BOX), prediction([0.9]), None)
+    back = sessions.undo(boxed, RecordingDecoder())
+    assert back.corner == (30, 20) and back.box is None and back.prediction is None and back.mask_prompt is None
 
 
 def test_undo_history_is_bounded():
     session = sessions.new_image(IMAGE, "s")
     for step in range(sessions.MAX_UNDO + 10):
         session = sessions.click(session, step % 60, 1, POSITIVE)
-    assert len(session.undo_stack) == sessions.MAX_UNDO
-    assert all(not earlier.undo_stack for earlier in session.undo_stack)  # no history inside the history
+    assert len(session.history) == sessions.MAX_UNDO
+    assert session.history[0].points == tuple((x, 1) for x in range(10))  # the oldest ones went first
+
+
+def test_the_undo_history_keeps_prompts_not_masks():
+    image = np.zeros((600, 800, 3), np.uint8)
+    session = sessions.new_image(image, "s")
+    for step in range(5):
+        session = sessions.click(session, 10 * step, 1, POSITIVE)
+        masks = np.ones((3, 600, 800), bool)
+        logits = np.zeros((3, 256, 256), np.float32)
+        session = sessions.with_prediction(
+            session, Prediction(masks, np.ones(3, np.float32), logits), session.refinement_logits()
+        )
+    assert all(isinstance(step, Step) for step in session.history)
+    arrays = [step.mask_prompt for step in session.history if step.mask_prompt is not None]
+    assert len(arrays) == 3 and all(array.shape == (256, 256) and array.base is None for array in arrays)
+
+
+def test_the_memory_budget_is_what_the_readme_says():
+    assert sessions.memory_budget(500, 500) < 16 * 2**20  # a BUSI-sized frame
+    assert sessions.memory_budget(3000, 4000) < 100 * 2**20  # 12 MP
 
 
 def test_clear_forgets_prompts_but_keeps_image_and_ground_truth():
@@ -95,7 +144,7 @@ def test_clear_forgets_prompts_but_keeps_image_and_ground_truth():
         sessions.click(sessions.new_image(IMAGE, "scan", "key"), 1, 1, POSITIVE), truth
     )
     cleared = sessions.clear(session)
-    assert cleared.points == () and cleared.prediction is None and cleared.undo_stack == ()
+    assert cleared.points == () and cleared.prediction is None and cleared.history == ()
     assert (
         cleared.image is IMAGE
         and cleared.image_key == "key"

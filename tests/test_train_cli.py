@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import tensorflow as tf
 
 from sam_demo.core.model import load_sam
 from sam_demo.core.predictor import SamPredictor
@@ -36,6 +37,8 @@ def finished_run(tiny_checkpoint, tmp_path_factory, phantom_dataset):
         "1e-2",
         "--seed",
         "1",
+        "--max-clicks",  # the interactive evaluation's protocols, briefly: the tiny model's masks are noise
+        "2",
     ]
     metrics = train.main(args)
     return dataset, output, metrics, args
@@ -54,6 +57,8 @@ def test_outputs_of_a_run(finished_run):
         "training_curves.png",
         "examples.png",
         "README.md",
+        "per_image.csv",
+        "dice_by_click.png",
     ):
         assert (output / name).is_file(), name
     card = (output / "README.md").read_text()
@@ -63,6 +68,12 @@ def test_outputs_of_a_run(finished_run):
     assert saved["best_epoch"] in (1, 2, 3)
     assert set(saved["test"]["prompts"]) == {"box", "point", "three_points"}
     assert set(saved["zero_shot_test"]["prompts"]) == {"box", "point", "three_points"}
+    for model in ("test", "zero_shot_test"):
+        interactive = saved[model]["interactive"]
+        assert set(interactive) == {"point", "point_mask", "box", "box_mask"}
+        assert all(len(entry["dice_by_click"]) == 3 and "noc90" in entry for entry in interactive.values())
+    assert saved["config"]["interactive_rounds"] == 3  # trained for the click-after-click loop by default
+    assert "Corrective clicks" in card and "NoC@90" in card
     usable = load_examples(find_examples(dataset)).examples  # "normal" phantoms (empty masks) are left out
     assert sum(saved["split_sizes"].values()) == len(usable)
     with (output / "training_log.csv").open() as file:
@@ -102,6 +113,41 @@ def test_bad_dataset_is_one_clear_line(tmp_path, tiny_checkpoint):
                 str(tmp_path / "out"),
             ]
         )
+
+
+def test_an_output_folder_that_cannot_be_written_is_one_line(tmp_path, tiny_checkpoint):
+    (tmp_path / "a-file").write_text("not a folder")
+    output = tmp_path / "a-file" / "run"
+    with pytest.raises(SystemExit) as stopped:
+        train.main(["--model", str(tiny_checkpoint), "--dataset", str(tmp_path), "--output-dir", str(output)])
+    message = str(stopped.value.code)
+    assert message.startswith("train.py: ") and "\n" not in message and "a-file" in message
+
+
+@pytest.mark.parametrize(
+    "error, expected",
+    [
+        (KeyboardInterrupt(), "interrupted"),
+        (tf.errors.ResourceExhaustedError(None, None, "OOM when allocating"), "out of memory"),
+        (OSError(28, "No space left on device", "/data/run/model.safetensors.partial"), "No space left on device"),
+    ],
+)
+def test_ctrl_c_memory_and_disk_errors_are_one_line_that_says_how_to_resume(
+    error, expected, tiny_checkpoint, tmp_path, monkeypatch
+):
+    output = tmp_path / "run"
+    (output / "checkpoints" / "last").mkdir(parents=True)
+    monkeypatch.setattr(train, "has_checkpoint", lambda folder: folder == output)
+
+    def interrupted(*_args, **_kwargs):
+        raise error
+
+    monkeypatch.setattr(train, "run", interrupted)
+    with pytest.raises(SystemExit) as stopped:
+        train.main(["--model", str(tiny_checkpoint), "--output-dir", str(output)])
+    message = str(stopped.value.code)
+    assert message.startswith("train.py: ") and expected in message and "\n" not in message
+    assert f"python train.py --resume --output-dir {output}" in message
 
 
 def test_evaluate_only_writes_json_and_markdown(finished_run, tmp_path):
@@ -258,7 +304,7 @@ def test_an_interrupted_run_resumes_where_it_stopped(finished_run, tmp_path, mon
         return real_epoch(self, *a, **k)
 
     monkeypatch.setattr(SamTrainer, "train_epoch", interrupted_in_epoch_3)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(SystemExit, match=f"interrupted. .*python train.py --resume --output-dir {output}$"):
         train.main(args)
     monkeypatch.setattr(SamTrainer, "train_epoch", real_epoch)
 
@@ -308,3 +354,36 @@ def test_evaluate_only_embeds_each_image_once_when_the_encoder_is_shared(finishe
     )
     assert results["zero_shot_test"] is not None and results["test"] is not None
     assert len(runs) == results["test_size"]
+
+
+def test_evaluate_only_tests_on_the_split_the_model_was_trained_with(finished_run, phantom_dataset, tmp_path):
+    from sam_demo.data.splits import split_examples, write_split
+
+    dataset, output, _, _ = finished_run  # trained with --seed 1
+    trained = json.loads((output / "split.json").read_text())
+    command = ["--evaluate-only", "--model", str(output), "--base-model", str(output), "--dataset", str(dataset)]
+    usable = [(item.example.name, item.example.label) for item in load_examples(find_examples(dataset)).examples]
+    assert split_examples(usable, seed=2)["test"] != trained["test"]  # a fresh split would test on other images
+
+    results = train.main([*command, "--output-dir", str(tmp_path / "eval"), "--seed", "2"])
+    assert json.loads((tmp_path / "eval" / "split.json").read_text())["test"] == trained["test"]
+    assert results["test_size"] == len(trained["test"])
+
+    clashing = tmp_path / "clashing"
+    write_split(split_examples(usable, seed=2), clashing / "split.json", seed=2, fractions=(0.8, 0.1, 0.1))
+    with pytest.raises(SystemExit, match=rf"{clashing / 'split.json'} .*differs.*{output / 'split.json'}"):
+        train.main([*command, "--output-dir", str(clashing)])
+
+    other = phantom_dataset(4)  # images-labels: phantom_000, ... none of the run's names
+    with pytest.raises(SystemExit, match=rf"{output}.*not in the dataset.*: benign/benign \(\d+\)"):
+        train.main([*command[:-1], str(other), "--output-dir", str(tmp_path / "other")])
+
+
+def test_evaluate_only_says_when_the_model_has_no_split(finished_run, tiny_checkpoint, tmp_path, capsys):
+    dataset, _, _, _ = finished_run
+    output = tmp_path / "eval"
+    command = ["--evaluate-only", "--model", str(tiny_checkpoint), "--base-model", str(tiny_checkpoint)]
+    train.main([*command, "--dataset", str(dataset), "--output-dir", str(output), "--seed", "2"])
+    said = capsys.readouterr().out
+    assert f"{tiny_checkpoint} has no split.json" in said and "--seed 2" in said
+    assert json.loads((output / "split.json").read_text())["seed"] == 2

@@ -245,3 +245,79 @@ def test_only_a_trained_encoder_is_recorded_on_the_tape(route, phantom_examples,
     encoder = {variable.name for variable in model.vision_encoder.variables}
     assert watched and watched[0] & {variable.name for variable in model.mask_decoder.variables}
     assert bool(watched[0] & encoder) == (route is EncoderRoute.TRAINED)
+
+
+def test_interactive_rounds_train_in_one_trace_and_lower_the_loss(phantom_examples, monkeypatch):
+    """K rounds per step: corrective clicks from the error region, the previous logits as mask prompt for the
+    examples the pipeline marked; one trace serves every round and every prompt kind."""
+    import sam_demo.training.trainer as trainer_module
+
+    model, processor = tiny_sam(seed=2)
+    examples = embed_examples(SamPredictor(model, processor), list(phantom_examples[:6]))
+    clicks = []
+    real = trainer_module.next_clicks
+
+    def recording(*args, **kwargs):
+        points, labels = real(*args, **kwargs)
+        clicks.append(labels)
+        return points, labels
+
+    monkeypatch.setattr(trainer_module, "next_clicks", recording)
+    trainer = SamTrainer(model, learning_rate=1e-2, interactive_rounds=3)
+    pipeline = TrainingPipeline(examples, batch_size=3, seed=0, point_share=0.5, interactive_rounds=3)
+    batch = first_batch(pipeline.epoch(0))
+    assert batch["points"].shape[1:] == (5, 2) and batch["mask_prompt"].shape[1:] == (2,)
+    traces = []
+    step = trainer._distributed_step
+    trainer._step = tf.function(lambda b: traces.append(1) or step(b), autograph=False)
+    losses = [trainer.train_epoch(pipeline.epoch(epoch)) for epoch in range(30)]
+    assert len(traces) == 1  # boxes and 1-3 points, three rounds each: one graph
+    assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.2, losses
+    labels = np.concatenate(clicks)
+    assert {0, 1} <= set(labels.tolist())  # positive and negative corrective clicks were both simulated
+
+
+def test_a_corrective_click_lands_in_the_missed_region_in_the_model_frame():
+    model, _ = tiny_sam(seed=2)
+    trainer = SamTrainer(model, interactive_rounds=2)
+    target = np.zeros((2, 256, 256), np.float32)
+    target[:, 100:120, 40:60] = 1  # rows 100-119, columns 40-59
+    previous = np.full((2, 256, 256), -5.0, np.float32)  # nothing predicted: the lesion is missed
+    previous[1, 100:120, 40:60] = 5.0
+    previous[1, 0:50, 200:256] = 5.0  # the second example found it, but also a false blob
+    batch = {"target": target, "valid": np.ones_like(target), "click_seed": tf.constant([7, 8], tf.int64)}
+    points = tf.zeros((2, 4, 2))
+    labels = tf.constant([[1, -1, -1, -1]] * 2)
+    points, labels = trainer._with_corrective_click(points, labels, tf.constant(1), previous, batch, 0)
+    assert labels.numpy()[:, 1].tolist() == [1, 0] and labels.numpy()[:, 2:].tolist() == [[-1, -1]] * 2
+    cells = points.numpy()[:, 1] / 4 - 0.5  # model frame: 1024 / 256 = 4 pixels per low-res cell
+    assert 40 <= cells[0, 0] < 60 and 100 <= cells[0, 1] < 120  # inside the missed lesion (x, y)
+    assert 200 <= cells[1, 0] < 256 and 0 <= cells[1, 1] < 50  # inside the false blob
+
+
+def test_weight_decay_spares_norms_biases_and_tokens():
+    """AdamW's decay shrinks the matrices only: with zero gradients the Adam part is 0, so what moves is decay."""
+    model, _ = tiny_sam(seed=2)
+    trainer = SamTrainer(model, learning_rate=0.1, weight_decay=0.5)
+    before = {variable.name: variable.numpy().copy() for variable in trainer.variables}
+    trainer.optimizer.apply_gradients((tf.zeros_like(variable), variable) for variable in trainer.variables)
+    moved = {v.name for v in trainer.variables if np.abs(v.numpy() - before[v.name]).max() > 0}
+    kernels = {v.name for v in trainer.variables if v.name.endswith("kernel:0")}
+    assert moved == kernels
+    assert any("layer_norm" in name for name in before) and any("token" in name for name in before)
+
+
+def test_every_output_of_the_iou_head_is_trained_and_bce_is_on_by_default(phantom_examples):
+    from sam_demo.training.losses import mask_iou
+
+    model, processor = tiny_sam(seed=3)
+    examples = embed_examples(SamPredictor(model, processor), list(phantom_examples[:2]))
+    trainer = SamTrainer(model)
+    assert trainer.bce_weight == 1.0  # Dice alone let a tiny decoder settle on empty masks
+    batch = first_batch(TrainingPipeline(examples, batch_size=2, seed=0, point_share=0.0).epoch(0))
+    terms = trainer.losses(batch)
+    assert "bce" in terms
+    sparse = trainer.sam.sparse_embeddings(batch["points"], batch["labels"], batch["boxes"], True, 0)
+    masks, predicted = trainer.sam.all_masks(batch["inputs"], sparse, trainer.sam.no_mask_dense_embeddings(2))
+    real = np.stack([mask_iou(masks[:, k], batch["target"], batch["valid"]).numpy() for k in range(4)], axis=1)
+    assert float(terms["iou_head"]) == pytest.approx(np.mean((predicted.numpy() - real) ** 2), rel=1e-4)

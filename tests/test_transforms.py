@@ -61,6 +61,19 @@ def test_upscaling_equals_the_processors_post_processing(tiny_model, original, r
     np.testing.assert_allclose(ours, reference, atol=1e-5)
 
 
+@pytest.mark.parametrize("original", [(1, 40), (3, 40), (40, 1), (40, 3), (1, 1), (3, 3), (1, 3), (3, 1)])
+def test_preprocessing_reads_thin_images_as_channels_last(tiny_model, original):
+    # A 3-pixel-high image is (3, W, 3): guessed, its rows would be taken for the colour channels.
+    _, processor = tiny_model
+    colour = np.array([200, 100, 0], np.uint8)
+    pixels, (height, width) = preprocess_image(processor, np.broadcast_to(colour, (*original, 3)).copy())
+    assert (height, width) == resized_size(original)
+    mean, std = np.array(processor.image_processor.image_mean), np.array(processor.image_processor.image_std)
+    expected = (colour / 255.0 - mean) / std
+    np.testing.assert_allclose(pixels[0, :, :height, :width].mean(axis=(1, 2)), expected, atol=1e-4)
+    assert not pixels[0, :, height:, :].any() and not pixels[0, :, :, width:].any()
+
+
 def test_preprocessing_pads_below_and_right_with_zeros(tiny_model):
     _, processor = tiny_model
     image = np.asarray(Image.new("RGB", (600, 480), (200, 120, 40)))

@@ -195,6 +195,22 @@ def test_interrupted_save_keeps_the_previous_weights(source_model, tmp_path, mon
     assert not list(tmp_path.glob("*.partial"))
 
 
+def test_an_interruption_while_writing_the_configs_keeps_a_loadable_folder(source_model, tmp_path, monkeypatch):
+    model, processor = source_model
+    save_sam(model, processor, tmp_path)
+    before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+
+    def interrupted(_processor, folder, *args, **kwargs):
+        (Path(folder) / "preprocessor_config.json").write_text('{"half": ')
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(type(processor), "save_pretrained", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_sam(tiny_sam(seed=6)[0], processor, tmp_path)
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == before  # nothing torn, nothing left
+    load_sam(tmp_path)
+
+
 def test_export_is_the_inverse_of_loading(source_model, tmp_path):
     model, processor = source_model
     save_sam(model, processor, tmp_path)

@@ -1,25 +1,60 @@
 """One user's prompting session: the image, the points and box clicked so far, and the masks they gave.
 
 Pure Python (no Gradio), so the app's behaviour can be tested without a browser. Every prompt change returns a
-new `Session`; the previous one goes on an undo stack together with the prediction it had, so undoing restores
-exactly what was shown before without running the model.
+new `Session`; the undo history keeps each earlier state as a `Step`: its prompts and how its masks were decoded
+(the low-resolution mask prompt, the candidate count, the candidate on display), never the full-resolution masks.
+Undo runs the decoder again on those same inputs (milliseconds), which gives back exactly the masks that were shown,
+so a session's memory does not grow with the number of clicks (see `memory_budget`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..core.predictor import Prediction
 from ..core.prompt_kinds import wants_multimask
-from ..core.prompts import PromptError
+from ..core.prompts import LOW_RES_SIZE, PromptError
 
 POSITIVE, NEGATIVE, BOX = "Tumour point (+)", "Background point (−)", "Box (click two corners)"
 PROMPT_MODES = (POSITIVE, NEGATIVE, BOX)
 AUTO, ALWAYS_THREE, ALWAYS_ONE = "Auto (3 for a single click)", "Always 3", "Always 1"
 CANDIDATE_MODES = (AUTO, ALWAYS_THREE, ALWAYS_ONE)
 MAX_UNDO = 50
+# Whether a new click gives SAM the shown mask's low-res logits as a mask prompt. The default follows the
+# interactive evaluation (README, "Mask feedback"); the page has a switch.
+MASK_FEEDBACK = False
+
+# The memory one session may hold. Per image pixel: the RGB image (3 bytes, the same array as in the embedding
+# cache), up to three candidate masks (1 byte each) and a ground-truth mask (1 byte). Besides: the current and
+# every remembered mask prompt (256 x 256 float32, 256 KB each) and the prompts themselves (a few KB).
+BUDGET_BYTES_PER_PIXEL = 3 + 3 + 1
+BUDGET_FIXED_BYTES = (MAX_UNDO + 1) * LOW_RES_SIZE * LOW_RES_SIZE * 4 + 1_000_000
+
+Point = tuple[float, float]
+Box = tuple[float, float, float, float]
+# Masks for a session's prompts, from (session, mask prompt, three candidates or one): the app's decoder.
+Decode = Callable[["Session", np.ndarray | None, bool], Prediction]
+
+
+def memory_budget(height: int, width: int) -> int:
+    """The most bytes a session on a `height` x `width` image holds, whatever the number of clicks."""
+    return BUDGET_BYTES_PER_PIXEL * height * width + BUDGET_FIXED_BYTES
+
+
+@dataclass(frozen=True)
+class Step:
+    """An earlier state, as undo needs it: the prompts and the inputs its masks were decoded from."""
+
+    points: tuple[Point, ...]
+    labels: tuple[int, ...]
+    box: Box | None
+    corner: Point | None
+    multimask: bool | None  # three candidates or one; None when no mask was shown
+    mask_prompt: np.ndarray | None = field(repr=False)
+    shown: int
 
 
 @dataclass(frozen=True)
@@ -27,14 +62,15 @@ class Session:
     image: np.ndarray | None = None  # HxWx3 uint8 RGB
     image_key: str | None = None  # the image's embedding-cache key, so clicks need not hash it again
     name: str = "image"  # stem of the uploaded file, for download names
-    points: tuple[tuple[float, float], ...] = ()
+    points: tuple[Point, ...] = ()
     labels: tuple[int, ...] = ()
-    box: tuple[float, float, float, float] | None = None
-    corner: tuple[float, float] | None = None  # first corner of a box being drawn
+    box: Box | None = None
+    corner: Point | None = None  # first corner of a box being drawn
     prediction: Prediction | None = None
+    mask_prompt: np.ndarray | None = field(default=None, repr=False)  # (256, 256) logits `prediction` came from
     shown: int = 0  # index of the candidate mask on display
     ground_truth: np.ndarray | None = None  # HxW bool, optional
-    undo_stack: tuple[Session, ...] = field(default=(), repr=False)
+    history: tuple[Step, ...] = field(default=(), repr=False)
 
     @property
     def has_prompt(self) -> bool:
@@ -82,9 +118,11 @@ def click(session: Session, x: float, y: float, mode: str) -> Session:
     return _push(session, points=session.points + ((x, y),), labels=session.labels + (label,))
 
 
-def with_prediction(session: Session, prediction: Prediction) -> Session:
-    """Attach the masks computed for the session's prompts; the best one is shown."""
-    return replace(session, prediction=prediction, shown=prediction.best_index)
+def with_prediction(session: Session, prediction: Prediction, mask_prompt: np.ndarray | None) -> Session:
+    """Attach the masks decoded for the session's prompts with `mask_prompt`; the best one is shown."""
+    # A copy: the caller's logits are usually a view of the previous prediction, which must not stay alive.
+    kept = None if mask_prompt is None else np.array(mask_prompt, np.float32)
+    return replace(session, prediction=prediction, mask_prompt=kept, shown=prediction.best_index)
 
 
 def show_candidate(session: Session, index: int) -> Session:
@@ -95,11 +133,26 @@ def with_ground_truth(session: Session, mask: np.ndarray | None) -> Session:
     return replace(session, ground_truth=mask)
 
 
-def undo(session: Session) -> Session:
-    if not session.undo_stack:
+def undo(session: Session, decode: Decode) -> Session:
+    """The state before the last prompt change, its masks decoded again from the inputs they first came from."""
+    if not session.history:
         return session
-    previous = session.undo_stack[-1]
-    return replace(previous, undo_stack=session.undo_stack[:-1], ground_truth=session.ground_truth)
+    step = session.history[-1]
+    restored = replace(
+        session,
+        points=step.points,
+        labels=step.labels,
+        box=step.box,
+        corner=step.corner,
+        prediction=None,
+        mask_prompt=None,
+        shown=0,
+        history=session.history[:-1],
+    )
+    if step.multimask is None:
+        return restored
+    prediction = decode(restored, step.mask_prompt, step.multimask)
+    return replace(restored, prediction=prediction, mask_prompt=step.mask_prompt, shown=step.shown)
 
 
 def clear(session: Session) -> Session:
@@ -110,6 +163,15 @@ def clear(session: Session) -> Session:
 
 
 def _push(session: Session, **changes) -> Session:
-    """Apply a prompt change, remembering the session before it (without its own history) for undo."""
-    history = (session.undo_stack + (replace(session, undo_stack=()),))[-MAX_UNDO:]
-    return replace(session, undo_stack=history, **changes)
+    """Apply a prompt change, remembering the state before it for undo."""
+    prediction = session.prediction
+    step = Step(
+        points=session.points,
+        labels=session.labels,
+        box=session.box,
+        corner=session.corner,
+        multimask=None if prediction is None else len(prediction.masks) > 1,
+        mask_prompt=session.mask_prompt,
+        shown=session.shown,
+    )
+    return replace(session, history=(session.history + (step,))[-MAX_UNDO:], **changes)

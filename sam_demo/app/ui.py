@@ -2,32 +2,35 @@
 
 `build_demo(predictor, model_name)` builds the Blocks; `app.py` only parses flags, loads the model and launches.
 Handlers are small functions over a `Session` (see `session.py`): every browser tab has its own session in a
-`gr.State`, while all tabs share the predictor, and with it the model, the compiled decoder and the bounded
-embedding cache.
+`gr.State` (forgotten after `SESSION_IDLE_S` without use), while all tabs share the predictor, and with it the
+model, the compiled decoder and the bounded embedding cache. Programs use the stateless `/segment` endpoint
+(`api.py`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import shutil
-import tempfile
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 import numpy as np
 from PIL import Image
 
-from ..core.image_io import ImageError, load_image
+from ..core.image_io import ImageError
 from ..core.masks import dice, iou, load_mask
-from ..core.predictor import SamPredictor
+from ..core.predictor import Prediction, SamPredictor
 from ..core.prompts import PromptError
 from ..drawing.viz import mask_to_png_array, overlay
 from . import session as sessions
+from .api import add_segment_endpoint
+from .downloads import Downloads
+from .queue_limits import limit_waiting_events_per_session
 from .session import Session
+from .uploads import MAX_UPLOAD_BYTES, UploadedImage, read_upload
+from .user_errors import refusal, warn
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"  # the repository's examples/
 THUMBNAIL_SIDE = 256
-MAX_DOWNLOADS = 256  # result folders kept for download (see write_downloads)
 DISCLAIMER = "**Research demo, not for clinical use.** It does not diagnose anything and must not inform care."
 # One encoder at a time: it already uses every CPU core, and each run holds the large model's activations
 # (several GB for ViT-L); a second concurrent run would only halve both runs' speed and double the memory.
@@ -35,22 +38,17 @@ ENCODER_CONCURRENCY = 1
 # Decoder calls take tens of milliseconds and little memory; a few may run side by side.
 PROMPT_CONCURRENCY = 4
 QUEUE_SIZE = 64
-
-
-class UploadedImage(gr.Image):
-    """`gr.Image` that passes the uploaded file on untouched.
-
-    The stock component opens uploads with PIL before the handler runs, so a corrupt or huge file fails there
-    with a generic error; here `image_io.load_image` reads it (16-bit, EXIF, size guard) and explains failures.
-    """
-
-    def get_block_name(self) -> str:
-        return "image"
-
-    def preprocess(self, payload):
-        if payload is not None and payload.path is not None:
-            return payload.path
-        return super().preprocess(payload)
+# Events one session may have waiting: a tab fires each of its events at most once at a time; a program that
+# submits more waits for its earlier calls (see queue_limits.py).
+MAX_WAITING_PER_SESSION = 4
+# A session untouched this long is forgotten (Gradio's own rule keeps a closed tab's session for an hour), and
+# at most MAX_SESSIONS are kept, the least recently used dropped first: with `session.memory_budget` each, this
+# bounds the memory all sessions take together (README, "Memory").
+SESSION_IDLE_S = 30 * 60
+MAX_SESSIONS = 64
+# Gradio's cache (uploads, every image sent to a page, download copies): swept every 5 minutes of files older than
+# a session may stay idle, so a download button still works as long as its session lives.
+CACHE_SWEEP = (5 * 60, SESSION_IDLE_S)
 
 
 def is_base_checkpoint(model_name: str) -> bool:
@@ -74,39 +72,47 @@ def example_images() -> list[str]:
 class SegmentationApp:
     """The handlers behind the page; each takes and returns a `Session`."""
 
-    def __init__(self, predictor: SamPredictor, download_dir: Path | None = None):
+    def __init__(self, predictor: SamPredictor, downloads: Downloads | None = None):
         self.predictor = predictor
-        self.download_dir = Path(download_dir or tempfile.mkdtemp(prefix="sam-demo-downloads-"))
+        self.downloads = downloads or Downloads()
 
     # --- events -------------------------------------------------------------------------------------------
     def upload(self, path: str | None, progress=gr.Progress()):
         if path is None:
             return self.render(Session())
-        name = Path(path).stem
-        try:
-            image = load_image(path, name=Path(path).name)
-        except ImageError as error:
-            raise gr.Error(str(error), title="Cannot use this image") from error
+        image = read_upload(path)
         progress(0.0, desc="Computing the image embedding (once per image)…")
         encoded = self.predictor.encode(image)
-        return self.render(sessions.new_image(encoded.image, name, encoded.key))
+        return self.render(sessions.new_image(encoded.image, Path(path).stem, encoded.key))
 
-    def click(self, session: Session, mode: str, candidate_mode: str, event: gr.SelectData):
+    def click(self, session: Session, mode: str, candidate_mode: str, mask_feedback: bool, event: gr.SelectData):
         x, y = event.index
+        if session.image is None:
+            warn(  # a new tab, or one whose session expired
+                "Upload an image (or pick an example) before clicking. An image is forgotten after "
+                f"{SESSION_IDLE_S // 60} minutes without a click."
+            )
+            return self.render(session)
         try:
-            session = sessions.click(session, float(x), float(y), mode)
-            if session.has_prompt and session.corner is None:
-                session = self.predict(session, candidate_mode, session.refinement_logits())
+            session = self.prompt(session, float(x), float(y), mode, candidate_mode, mask_feedback)
         except (PromptError, ImageError) as error:
-            gr.Warning(str(error))
+            warn(str(error))
         return self.render(session)
 
-    def change_candidates(self, session: Session, candidate_mode: str):
+    def prompt(
+        self, session: Session, x: float, y: float, mode: str, candidate_mode: str, mask_feedback: bool
+    ) -> Session:
+        """The session after a click at image pixel (x, y), with its new masks; raises PromptError."""
+        session = sessions.click(session, x, y, mode)
+        if session.has_prompt and session.corner is None:
+            session = self.predict(session, candidate_mode, session.refinement_logits() if mask_feedback else None)
+        return session
+
+    def change_candidates(self, session: Session, candidate_mode: str, mask_feedback: bool):
         if session.prediction is None or not session.has_prompt:
             return self.render(session)
         # Recompute the current prompts with the mask prompt they were first given.
-        previous = session.undo_stack[-1].refinement_logits() if session.undo_stack else None
-        return self.render(self.predict(session, candidate_mode, previous))
+        return self.render(self.predict(session, candidate_mode, session.mask_prompt if mask_feedback else None))
 
     def choose_candidate(self, session: Session, event: gr.SelectData):
         if session.prediction is not None and 0 <= event.index < len(session.prediction.masks):
@@ -114,7 +120,7 @@ class SegmentationApp:
         return self.render(session)
 
     def undo(self, session: Session):
-        return self.render(sessions.undo(session))
+        return self.render(sessions.undo(session, self.decode))
 
     def clear(self, session: Session):
         return self.render(sessions.clear(session))
@@ -123,14 +129,14 @@ class SegmentationApp:
         if path is None:
             return self.render(sessions.with_ground_truth(session, None))
         if session.image is None:
-            gr.Warning("Upload the image first, then its ground-truth mask.")
+            warn("Upload the image first, then its ground-truth mask.")
             return self.render(session)
         try:
             mask = load_mask(path, name=Path(path).name)
         except ImageError as error:
-            raise gr.Error(str(error), title="Cannot use this mask") from error
+            raise refusal(str(error), "Cannot use this mask") from error
         if mask.shape != session.image.shape[:2]:
-            gr.Warning(
+            warn(
                 f"The mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
                 f"{session.image.shape[1]}x{session.image.shape[0]}: not used."
             )
@@ -138,18 +144,22 @@ class SegmentationApp:
         return self.render(sessions.with_ground_truth(session, mask))
 
     # --- model ---------------------------------------------------------------------------------------------
-    def predict(self, session: Session, candidate_mode: str, mask_input: np.ndarray | None) -> Session:
+    def predict(self, session: Session, candidate_mode: str, mask_prompt: np.ndarray | None) -> Session:
+        prediction = self.decode(session, mask_prompt, session.multimask(candidate_mode))
+        return sessions.with_prediction(session, prediction, mask_prompt)
+
+    def decode(self, session: Session, mask_prompt: np.ndarray | None, multimask: bool) -> Prediction:
+        """Masks for the session's prompts (a few milliseconds: the image's embedding is cached)."""
         # A cache hit unless many other images came since; the key saves hashing the image on every click.
         encoded = self.predictor.encode(session.image, key=session.image_key)
-        prediction = self.predictor.decode(
+        return self.predictor.decode(
             encoded,
             points=list(session.points) or None,
             labels=list(session.labels) or None,
             box=session.box,
-            mask_input=mask_input,
-            multimask_output=session.multimask(candidate_mode),
+            mask_input=mask_prompt,
+            multimask_output=multimask,
         )
-        return sessions.with_prediction(session, prediction)
 
     # --- output --------------------------------------------------------------------------------------------
     def render(self, session: Session):
@@ -175,13 +185,13 @@ class SegmentationApp:
         items = []
         for index, (mask, score) in enumerate(zip(session.prediction.masks, session.prediction.iou_scores)):
             small_mask = np.asarray(Image.fromarray(mask).resize(thumbnail.shape[1::-1], Image.NEAREST))
-            label = f"Mask {index + 1} · IoU {score:.2f}" + (" (shown)" if index == session.shown else "")
+            label = f"Mask {index + 1} · IoU {readable_iou(score):.2f}" + (" (shown)" if index == session.shown else "")
             items.append((overlay(thumbnail, small_mask), label))
         return items
 
     def summary(self, session: Session) -> str:
         mask = session.shown_mask
-        score = float(session.prediction.iou_scores[session.shown])
+        score = readable_iou(session.prediction.iou_scores[session.shown])
         area = int(mask.sum())
         lines = [
             f"**Predicted IoU: {score:.2f}** (the model's own estimate of this mask's quality)",
@@ -195,25 +205,15 @@ class SegmentationApp:
         return "\n\n".join(lines)
 
     def write_downloads(self, session: Session, canvas: np.ndarray) -> tuple[str, str]:
-        # One folder per distinct result (named by its content, so concurrent sessions never overwrite each
-        # other's files), and only the newest MAX_DOWNLOADS kept: a long-running Space must not fill its disk.
-        # Gradio copies what it serves into its own cache, which `delete_cache` empties.
-        mask_png = mask_to_png_array(session.shown_mask)
-        digest = hashlib.sha1(np.packbits(session.shown_mask).tobytes() + canvas.tobytes()).hexdigest()[:16]
-        folder = self.download_dir / digest
-        mask_file = folder / f"{session.name}_mask.png"
-        overlay_file = folder / f"{session.name}_overlay.png"
-        if not (mask_file.exists() and overlay_file.exists()):
-            folder.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(mask_png).save(mask_file)
-            Image.fromarray(canvas).save(overlay_file)
-            self._prune_downloads()
-        return str(mask_file), str(overlay_file)
+        # Gradio copies what it serves into its own cache, which `delete_cache` sweeps.
+        mask_name, overlay_name = f"{session.name}_mask.png", f"{session.name}_overlay.png"
+        paths = self.downloads.write({mask_name: mask_to_png_array(session.shown_mask), overlay_name: canvas})
+        return paths[mask_name], paths[overlay_name]
 
-    def _prune_downloads(self) -> None:
-        folders = sorted(self.download_dir.iterdir(), key=lambda folder: folder.stat().st_mtime, reverse=True)
-        for old in folders[MAX_DOWNLOADS:]:
-            shutil.rmtree(old, ignore_errors=True)
+
+def readable_iou(score: float) -> float:
+    """A predicted IoU as people read it: the model's estimate can stray outside [0, 1] (1.15 has no meaning)."""
+    return float(np.clip(score, 0.0, 1.0))
 
 
 def _thumbnail(image: np.ndarray) -> np.ndarray:
@@ -224,13 +224,13 @@ def _thumbnail(image: np.ndarray) -> np.ndarray:
 
 
 def build_demo(predictor: SamPredictor, model_name: str) -> gr.Blocks:
-    """The app's page. Call `.queue(...)` via `configure_queue` and `.launch()` on the result."""
+    """The app's page. Pass it through `configure_queue`, then serve it with `launch` (both below)."""
     app = SegmentationApp(predictor)
-    with gr.Blocks(title="SAM breast-ultrasound segmentation", delete_cache=(3600, 3600)) as demo:
+    with gr.Blocks(title="SAM breast-ultrasound segmentation", delete_cache=CACHE_SWEEP) as demo:
         gr.Markdown(
             f"# Prompted breast-tumour segmentation in ultrasound (SAM)\n\n{DISCLAIMER}\n\n{model_banner(model_name)}"
         )
-        session = gr.State(Session())
+        session = gr.State(Session(), time_to_live=SESSION_IDLE_S)
         with gr.Row():
             with gr.Column(scale=1):
                 upload = UploadedImage(
@@ -246,6 +246,11 @@ def build_demo(predictor: SamPredictor, model_name: str) -> gr.Blocks:
                     undo = gr.Button("Undo last prompt", size="sm")
                     clear = gr.Button("Clear prompts", size="sm")
                 candidate_mode = gr.Radio(list(sessions.CANDIDATE_MODES), value=sessions.AUTO, label="Candidate masks")
+                mask_feedback = gr.Checkbox(
+                    value=sessions.MASK_FEEDBACK,
+                    label="Refine the shown mask (feed it back to SAM with each new click)",
+                    info="Off: each click re-segments from all clicks so far. See the README for which works better.",
+                )
                 ground_truth = gr.File(
                     label="Optional: ground-truth mask, to score the shown mask",
                     file_types=["image"],
@@ -292,15 +297,26 @@ def build_demo(predictor: SamPredictor, model_name: str) -> gr.Blocks:
             concurrency_id="encoder",
             api_name="load_image",
         )
-        canvas.select(app.click, [session, mode, candidate_mode], outputs, concurrency_limit=PROMPT_CONCURRENCY)
+        canvas.select(
+            app.click, [session, mode, candidate_mode, mask_feedback], outputs, concurrency_limit=PROMPT_CONCURRENCY
+        )
         candidates.select(app.choose_candidate, [session], outputs)
-        candidate_mode.change(app.change_candidates, [session, candidate_mode], outputs)
+        candidate_mode.change(app.change_candidates, [session, candidate_mode, mask_feedback], outputs)
         undo.click(app.undo, [session], outputs, api_name="undo")
         clear.click(app.clear, [session], outputs, api_name="clear")
         ground_truth.change(app.ground_truth, [session, ground_truth], outputs)
+        add_segment_endpoint(predictor, ENCODER_CONCURRENCY)
     return demo
 
 
 def configure_queue(demo: gr.Blocks) -> gr.Blocks:
-    """Bound the queue so that a burst of users waits in line instead of exhausting memory."""
-    return demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=PROMPT_CONCURRENCY)
+    """Bound the queue, and each session's share of it, so that a burst of users waits in line instead of
+    exhausting memory, and one client cannot crowd out the others."""
+    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=PROMPT_CONCURRENCY)
+    limit_waiting_events_per_session(demo, MAX_WAITING_PER_SESSION)
+    return demo
+
+
+def launch(demo: gr.Blocks, **options: Any) -> tuple:
+    """`demo.launch(**options)` with the app's upload size limit and number of sessions kept."""
+    return demo.launch(max_file_size=MAX_UPLOAD_BYTES, state_session_capacity=MAX_SESSIONS, **options)

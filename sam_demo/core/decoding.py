@@ -67,11 +67,15 @@ class SamDecoder:
         grid = encoder.image_embedding_size
         return tf.tile(tf.reshape(encoder.no_mask_embed[0], (1, -1, 1, 1)), (batch, 1, grid[0], grid[1]))
 
+    def mask_dense_embeddings(self, low_res_logits: tf.Tensor) -> tf.Tensor:
+        """(B, C, 64, 64): SAM's embedding of (B, 256, 256) low-res logits given back as a mask prompt."""
+        return self.model.prompt_encoder.mask_embed(low_res_logits[:, None])
+
     def dense_embeddings(self, mask_input: tf.Tensor, has_mask_input: tf.Tensor) -> tf.Tensor:
         """(1, C, 64, 64): the embedded low-res mask prompt, or SAM's no-mask embedding."""
         return tf.cond(
             has_mask_input,
-            lambda: self.model.prompt_encoder.mask_embed(mask_input[None, None]),
+            lambda: self.mask_dense_embeddings(mask_input[None]),
             lambda: self.no_mask_dense_embeddings(1),
         )
 

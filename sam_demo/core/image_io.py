@@ -19,6 +19,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 # decompression-bomb guard only warns up to twice its limit; this one refuses before any pixel is decoded.
 MAX_PIXELS = 50_000_000
 
+# SAM scales the longest side to 1024 pixels; a thinner image would be less than one pixel across in the model input.
+MAX_ASPECT_RATIO = 1024
+
 ImageSource = str | os.PathLike | bytes | Image.Image | np.ndarray
 
 
@@ -85,6 +88,12 @@ def _check_size(width: int, height: int, label: str, max_pixels: int) -> None:
         raise ImageError(
             f"{label} is too large: {width}x{height} pixels ({width * height / 1e6:.0f} MP), more than the "
             f"{max_pixels / 1e6:.0f} MP this tool accepts; downscale it first."
+        )
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise ImageError(
+            f"{label} is {width}x{height} pixels, too thin for SAM: it scales the longest side to 1024 pixels, "
+            f"which would leave less than one pixel for the other. Use images at most {MAX_ASPECT_RATIO} times "
+            "longer than wide."
         )
 
 

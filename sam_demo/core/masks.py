@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .image_io import ImageSource, load_image
 
 
-def load_mask(source: ImageSource, *, name: str | None = None) -> np.ndarray:
-    """An HxW bool mask from a mask image in any PIL mode (`1`, `L`, `P`, `RGB`, `RGBA`) or array.
+@dataclass(frozen=True, eq=False)
+class MaskReading:
+    """A mask as read from a file: the HxW bool mask and how many grey levels the file had."""
 
-    Any non-zero pixel is foreground, so 0/1 and 0/255 masks read the same; transparent pixels of an RGBA
-    mask are background.
+    mask: np.ndarray
+    levels: int  # 2 for a clean binary mask; more means noise, anti-aliasing or JPEG artefacts
+
+
+def read_mask(source: ImageSource, *, name: str | None = None) -> MaskReading:
+    """Read a mask image in any PIL mode (`1`, `L`, `P`, `RGB`, `RGBA`) or array, binarised at half its maximum.
+
+    Half the maximum, not "> 0": 0/1 and 0/255 masks read the same, while faint background noise (values 1-3 in a
+    0/255 mask made 75 % of one image foreground instead of 1.5-5 %) and JPEG's ringing around the lesion stay
+    background. Transparent pixels of an RGBA mask are background.
     """
-    return load_image(source, name=name).max(axis=2) > 0
+    grey = load_image(source, name=name).max(axis=2)
+    top = int(grey.max())
+    return MaskReading(grey > top / 2 if top else np.zeros(grey.shape, bool), len(np.unique(grey)))
+
+
+def load_mask(source: ImageSource, *, name: str | None = None) -> np.ndarray:
+    """The HxW bool mask of `read_mask`."""
+    return read_mask(source, name=name).mask
 
 
 def mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:

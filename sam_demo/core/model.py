@@ -6,6 +6,7 @@ import copy
 import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -97,16 +98,20 @@ def load_sam(
 def save_sam(model: TFSamModel, processor: SamProcessor, folder: Path) -> None:
     """Save a checkpoint as the Hub holds SAM: PyTorch-layout `model.safetensors`, config and processor config.
 
-    PyTorch `SamModel.from_pretrained` (transformers 4.x and 5.x) and `load_sam` both read it. The weights are
-    written to a temporary file and renamed, so an interruption never leaves a torn `model.safetensors`.
+    PyTorch `SamModel.from_pretrained` (transformers 4.x and 5.x) and `load_sam` both read it. Every file is
+    written beside its final name and renamed into place, so an interruption (Ctrl-C, a full disk) leaves each
+    file either whole and new or whole and as it was: a folder that held the best model still loads.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".saving-", dir=folder) as staging:
+        config = copy.deepcopy(model.config)
+        config.architectures = ["SamModel"]  # the Hub's widgets and PyTorch users look for the PyTorch class
+        config.save_pretrained(staging)
+        processor.save_pretrained(staging)
+        for path in sorted(Path(staging).iterdir()):
+            os.replace(path, folder / path.name)
     save_pytorch_weights(model, folder / SAFETENSORS)
-    config = copy.deepcopy(model.config)
-    config.architectures = ["SamModel"]  # the Hub's widgets and PyTorch users look for the PyTorch class
-    config.save_pretrained(folder)
-    processor.save_pretrained(folder)
 
 
 def vision_encoder_fingerprint(model: TFSamModel) -> str:

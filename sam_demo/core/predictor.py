@@ -6,6 +6,7 @@ The API follows Meta's `segment_anything.SamPredictor` (`set_image`, `predict`).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,10 +14,14 @@ import tensorflow as tf
 from transformers import SamProcessor, TFSamModel
 
 from .decoding import PromptDecoder
+from .disk_cache import DiskEmbeddingStore, encoder_namespace
 from .embedding_cache import EmbeddingCache, image_key
+from .encoder_precision import encoder_path, resolve_encoder_precision, uses_xla
 from .image_io import MAX_PIXELS, ImageSource, load_image
 from .prompts import BoxLike, LabelsLike, PointsLike, validate_mask_input, validate_prompts
 from .transforms import preprocess_image, to_model_frame
+
+DEFAULT_DISK_CACHE_BYTES = 2 * 2**30  # about 500 ViT embeddings of 4 MB
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,6 +68,12 @@ class SamPredictor:
     `set_image` / `predict` keep a current image, like Meta's predictor. `encode` / `decode` keep none and are
     safe to call from many threads at once (a web server's sessions); so is the cache, which several
     predictors of the *same model* may share (pass `cache=`).
+
+    `disk_cache_dir`: also keep embeddings in this folder (at most `disk_cache_bytes`), where other processes
+    and later runs with the same encoder find them (see `disk_cache`).
+    `encoder_precision`: "float32" or "bfloat16", checked against how the model was loaded
+    (`load_sam(..., mixed_precision="bfloat16")` for bfloat16; "auto" is resolved for this CPU by
+    `encoder_precision.resolve_encoder_precision` before loading); None takes the model as it is.
     """
 
     def __init__(
@@ -73,21 +84,39 @@ class SamPredictor:
         cache_size: int = 8,
         cache: EmbeddingCache[EncodedImage] | None = None,
         max_pixels: int = MAX_PIXELS,
+        disk_cache_dir: str | os.PathLike | None = None,
+        disk_cache_bytes: int = DEFAULT_DISK_CACHE_BYTES,
+        encoder_precision: str | None = None,
     ):
+        compute_dtype = model.vision_encoder.compute_dtype
+        wanted = None if encoder_precision is None else resolve_encoder_precision(encoder_precision)
+        if wanted is not None and wanted != compute_dtype:
+            how = "load_sam(name)" if wanted == "float32" else f'load_sam(name, mixed_precision="{wanted}")'
+            raise ValueError(
+                f"Encoder precision {wanted} was asked for, but this model's vision encoder computes in "
+                f"{compute_dtype}: load it with {how}."
+            )
         self.model = model
         self.processor = processor
         self.cache: EmbeddingCache[EncodedImage] = cache if cache is not None else EmbeddingCache(cache_size)
+        self.disk_cache = (
+            None
+            if disk_cache_dir is None
+            else DiskEmbeddingStore(disk_cache_dir, encoder_namespace(model, processor), disk_cache_bytes)
+        )
         self.max_pixels = max_pixels
         self.encoder_runs = 0
+        self.encoder_path = encoder_path(compute_dtype)
         self._decoder = PromptDecoder(model)
         config = model.config.vision_config
         input_spec = tf.TensorSpec([1, config.num_channels, config.image_size, config.image_size], tf.float32)
         # XLA fuses the ViT's attention and normalisation ops: measured 37 s instead of 54 s for ViT-L on
         # 2 CPU cores (12.5 s instead of 18.6 s for ViT-B); the input shape never changes, so it compiles once.
+        # bfloat16 is the exception: oneDNN runs it faster without XLA (see `encoder_precision`).
         self._encode_pixels = tf.function(
-            lambda pixels: tf.cast(model.get_image_embeddings(pixels), tf.float32),  # float16 with mixed precision
+            lambda pixels: tf.cast(model.get_image_embeddings(pixels), tf.float32),  # as computed with mixed precision
             input_signature=[input_spec],
-            jit_compile=True,
+            jit_compile=uses_xla(compute_dtype),
         )
         self._current: EncodedImage | None = None
 
@@ -109,8 +138,15 @@ class SamPredictor:
         return self.cache.get_or_compute(key, lambda: self._embed(key, load_image(image, max_pixels=self.max_pixels)))
 
     def _embed(self, key: str, pixels: np.ndarray) -> EncodedImage:
-        pixel_values, resized = preprocess_image(self.processor, pixels)
-        embedding = self.embed_pixels(pixel_values)
+        original_size = pixels.shape[:2]
+        stored = None if self.disk_cache is None else self.disk_cache.load(key, original_size)
+        if stored is not None:
+            embedding, resized = tf.constant(stored.embedding), stored.resized_size
+        else:
+            pixel_values, resized = preprocess_image(self.processor, pixels)
+            embedding = self.embed_pixels(pixel_values)
+            if self.disk_cache is not None:
+                self.disk_cache.save(key, embedding.numpy(), resized, original_size)
         pixels.setflags(write=False)  # shared through the cache: nobody may change it
         return EncodedImage(key=key, image=pixels, resized_size=resized, embedding=embedding)
 

@@ -70,10 +70,10 @@ EVALUATION_KINDS = (TIGHT_BOX, INTERIOR_POINT, THREE_INTERIOR_POINTS)
 
 # Random kinds for training: a user's box has some slack; clicks land anywhere inside the tumour.
 def jittered_box(max_shift: int) -> PromptKind:
-    """The mask's box with each side moved by 0..`max_shift` pixels, clamped to the image."""
+    """The mask's box with each side moved by noise of 10 % of its side, at most `max_shift` pixels."""
     return PromptKind(
         "jittered_box",
-        f"box with up to {max_shift} px of slack",
+        f"box with noise of 10 % of its side (at most {max_shift} px)",
         "jittered-box",
         lambda mask, rng: _box_prompt(perturbed_box(mask, rng, max_shift)),
     )

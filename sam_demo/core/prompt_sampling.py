@@ -1,6 +1,6 @@
 """Prompts derived from a ground-truth mask, for training and evaluation.
 
-Training draws them at random (a box with a few pixels of slack on each side, as a user's box would have, or a
+Training draws them at random (a box with some slack on each side, as a user's box would have, or a
 few clicks inside the tumour, so the fine-tuned model answers the app's point prompts as well as its boxes);
 evaluation uses deterministic ones (the tight box, the most interior pixel) so that numbers are comparable.
 All coordinates are (x, y) in original-image pixels, as `SamPredictor` takes them.
@@ -13,13 +13,24 @@ import numpy as np
 from .masks import mask_box
 
 
-def perturbed_box(mask: np.ndarray, rng: np.random.Generator, max_shift: int = 20) -> tuple[float, float, float, float]:
-    """The mask's box, each side moved by a random 0..max_shift pixels (in either direction), clamped to the image."""
+def perturbed_box(
+    mask: np.ndarray, rng: np.random.Generator, max_shift: int = 20, relative_std: float = 0.1
+) -> tuple[float, float, float, float]:
+    """The mask's box as a user might draw it: each side moved by Gaussian noise with a standard deviation of
+    `relative_std` times the box's width (x) or height (y), capped at `max_shift` pixels, clamped to the image.
+
+    SAM's own training noise (std 10 % of the side, at most 20 px). Noise scaled to the box keeps a small
+    lesion's box a box around that lesion: a fixed +-20 px, inward too, left 11 % of BUSI's training boxes with
+    IoU < 0.5 against the tight box while the target stayed the whole lesion.
+    """
     box = mask_box(mask)
     if box is None:
         raise ValueError("an empty mask has no box")
     height, width = mask.shape
-    x0, y0, x1, y1 = (np.array(box, float) + rng.integers(-max_shift, max_shift + 1, size=4)).tolist()
+    width_, height_ = box[2] - box[0], box[3] - box[1]
+    sides = np.array([width_, height_, width_, height_], float)
+    noise = np.clip(rng.normal(0.0, relative_std * sides), -max_shift, max_shift)
+    x0, y0, x1, y1 = (np.array(box, float) + noise).tolist()
     x0, x1 = sorted((min(max(x0, 0.0), width - 1.0), min(max(x1, 1.0), float(width))))
     y0, y1 = sorted((min(max(y0, 0.0), height - 1.0), min(max(y1, 1.0), float(height))))
     return x0, y0, max(x1, x0 + 1.0), max(y1, y0 + 1.0)

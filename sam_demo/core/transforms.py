@@ -37,7 +37,8 @@ def preprocess_image(processor: SamProcessor, image: np.ndarray) -> tuple[np.nda
 
     `image` is an HxWx3 uint8 RGB array (see `image_io.load_image`).
     """
-    inputs = processor.image_processor(images=image, return_tensors="np")
+    # Stated, not guessed: the processor takes an image 1 or 3 pixels high, (1|3, W, 3), for channels-first.
+    inputs = processor.image_processor(images=image, return_tensors="np", input_data_format="channels_last")
     resized = tuple(int(v) for v in inputs["reshaped_input_sizes"][0])
     return inputs["pixel_values"].astype(np.float32), resized
 

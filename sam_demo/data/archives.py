@@ -1,7 +1,9 @@
 """Safe archive extraction: .tar.gz, .tgz, .tar and .zip files unpacked once into a cache, under a content hash.
 
-Every member is checked before anything is written: links, devices, absolute names, ".." and archives larger
-than a size cap are refused with `ArchiveError`, whose message names the archive, the member and the problem.
+Every member is checked before anything is written: links, devices, absolute names, "..", archives larger than a
+size cap, with more members than any image dataset has, or that expand far more than images compress (a "zip
+bomb": 1 MB that unpacks to 1 GB) are refused with `ArchiveError`, whose message names the archive, the member and
+the problem. The sizes checked are the ones the archive declares; tarfile and zipfile never produce more.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from typing import IO, NamedTuple
 
 # Far above any breast-ultrasound dataset (BUSI is about 200 MB), far below what fills a disk by surprise.
 MAX_EXTRACTED_BYTES = 20 * 10**9
+# BUSI has about 1,600 files; a million small members would exhaust inodes and time before any size cap.
+MAX_MEMBERS = 100_000
+# Images are already compressed (PNG, JPEG): archives of them expand 1-2x, of raw BMP or TIFF perhaps 10x.
+MAX_EXPANSION_RATIO = 100
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
 
 
@@ -74,8 +80,15 @@ def _extract(archive: Path, folder: Path, max_bytes: int) -> None:
     """Write the files and folders of `archive` under `folder`, after checking every member."""
     try:
         with _members(archive) as members:
+            if len(members) > MAX_MEMBERS:
+                raise ArchiveError(
+                    f"Refusing to extract {archive}: it has {len(members):,} members, more than the "
+                    f"{MAX_MEMBERS:,} any image dataset needs."
+                )
             destinations = []
             total = 0
+            # Never below 1 MB: a tiny archive may hold a few well-compressing masks.
+            max_bytes = min(max_bytes, MAX_EXPANSION_RATIO * max(archive.stat().st_size, 10**6))
             for member in members:  # all checks first: a refused archive writes nothing
                 if member.kind not in ("file", "folder"):
                     raise ArchiveError(f"Refusing to extract {archive}: member {member.name!r} is a {member.kind}.")
@@ -83,7 +96,8 @@ def _extract(archive: Path, folder: Path, max_bytes: int) -> None:
                 if total > max_bytes:
                     raise ArchiveError(
                         f"Refusing to extract {archive}: at member {member.name!r} its files add up to more than "
-                        f"{max_bytes:,} bytes uncompressed (max_extracted_bytes)."
+                        f"{max_bytes:,} bytes uncompressed (the cap is {MAX_EXPANSION_RATIO} times the archive's "
+                        "size, and at most --max-dataset-gb)."
                     )
                 destinations.append(_destination(archive, member.name, folder))
             for member, destination in zip(members, destinations):

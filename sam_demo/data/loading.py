@@ -9,14 +9,17 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from ..core.image_io import ImageError, load_image
-from ..core.masks import load_mask
+from ..core.masks import read_mask
 from ._wording import plural, some
 from .errors import DatasetError
 from .layouts import Dataset, Example
+
+T = TypeVar("T")
 
 
 # eq=False: the fields hold numpy arrays, which have no single truth value to compare or hash by.
@@ -27,7 +30,8 @@ class LoadedExample:
     example: Example
     image: np.ndarray
     mask: np.ndarray
-    skipped_masks: tuple[str, ...]  # one message per mask file left out for its size
+    skipped_masks: tuple[str, ...]  # one message per mask file left out (its size, or all foreground)
+    unclean_masks: tuple[str, ...] = ()  # mask files with more than two grey levels (read at half their maximum)
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,6 +41,7 @@ class LoadReport:
     examples: tuple[LoadedExample, ...]
     left_out: Mapping[str, str]  # example name -> reason
     skipped_masks: tuple[str, ...]
+    unclean_masks: tuple[str, ...] = ()
 
     def summary(self) -> str:
         """One line for a log: how many pairs, which were left out and why, which masks were skipped."""
@@ -51,26 +56,44 @@ class LoadReport:
             parts.append(f"{plural(len(self.skipped_masks), 'mask')} skipped: {'; '.join(self.skipped_masks)}")
         return "; ".join(parts)
 
+    @property
+    def warnings(self) -> list[str]:
+        """What the user should check in their data, beyond what was left out."""
+        if not self.unclean_masks:
+            return []
+        return [
+            f"{plural(len(self.unclean_masks), 'mask')} with more than two grey levels (noise, anti-aliasing or "
+            f"JPEG), read as foreground above half their maximum: {some(list(self.unclean_masks))}"
+        ]
+
 
 def load_example(example: Example) -> LoadedExample:
-    """Read an example's image and masks; masks of another size than the image are skipped and reported.
+    """Read an example's image and masks; masks of another size than the image, or that cover all of it, are
+    skipped and reported.
 
-    A skipped mask is never resized onto the image: a mask of the wrong size is a broken annotation.
+    A skipped mask is never resized onto the image: a mask of the wrong size is a broken annotation, and one that
+    is foreground everywhere (an inverted or blank-white export) outlines no lesion.
     """
     image = _read(load_image, example.image_path)
     height, width = image.shape[:2]
     mask = np.zeros((height, width), bool)
-    skipped = []
+    skipped, unclean = [], []
     for path in example.mask_paths:
-        part = _read(load_mask, path)
+        reading = _read(read_mask, path)
+        part = reading.mask
         if part.shape != mask.shape:
             skipped.append(f"{path.name} is {part.shape[1]}x{part.shape[0]}, image {width}x{height}")
             continue
+        if part.all():
+            skipped.append(f"{path.name} is foreground everywhere")
+            continue
+        if reading.levels > 2:
+            unclean.append(path.name)
         mask |= part
-    return LoadedExample(example, image, mask, tuple(skipped))
+    return LoadedExample(example, image, mask, tuple(skipped), tuple(unclean))
 
 
-def _read(reader: Callable[[Path], np.ndarray], path: Path) -> np.ndarray:
+def _read(reader: Callable[[Path], T], path: Path) -> T:
     try:
         return reader(path)
     except ImageError as error:  # its message already names the file
@@ -90,14 +113,15 @@ def load_examples(dataset: Dataset, names: Iterable[str] | None = None) -> LoadR
         if unknown:
             raise DatasetError(f"Not in the dataset {dataset.root}: {some(sorted(unknown))}.")
         examples = tuple(example for example in examples if example.name in wanted)
-    usable, left_out, skipped = [], {}, []
+    usable, left_out, skipped, unclean = [], {}, [], []
     for example in examples:
         loaded = load_example(example)
         skipped += loaded.skipped_masks
+        unclean += loaded.unclean_masks
         if loaded.mask.any():
             usable.append(loaded)
         elif len(loaded.skipped_masks) == len(example.mask_paths):
-            left_out[example.name] = "no mask of the image's size"
+            left_out[example.name] = "no usable mask"
         else:
             left_out[example.name] = "empty mask"
-    return LoadReport(tuple(usable), left_out, tuple(skipped))
+    return LoadReport(tuple(usable), left_out, tuple(skipped), tuple(unclean))

@@ -1,16 +1,19 @@
 """Where a dataset comes from: `resolve_dataset` turns the notebook's Hub archive, a local archive or a folder
-into the folder to read (archives are extracted once into a cache by `archives`).
+into the folder to read (archives are extracted once into a cache by `archives`); `open_dataset` also finds its
+image/mask pairs, and removes an extraction that holds none.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from huggingface_hub import hf_hub_download
 
 from .archives import ARCHIVE_SUFFIXES, MAX_EXTRACTED_BYTES, ArchiveError, extracted
 from .errors import DatasetError
+from .layouts import Dataset, find_examples
 
 DEFAULT_REPO_ID = "sayakpaul/sample-datasets"
 DEFAULT_FILENAME = "breast-cancer-dataset.tar.gz"
@@ -57,3 +60,22 @@ def _extracted(archive: Path, cache_dir: Path, max_extracted_bytes: int) -> Path
         return extracted(archive, cache_dir, max_extracted_bytes)
     except ArchiveError as error:  # the same message, as the dataset layer's error
         raise DatasetError(str(error)) from error
+
+
+def open_dataset(
+    spec: str | os.PathLike | None,
+    *,
+    cache_dir: Path | None = None,
+    max_extracted_bytes: int = MAX_EXTRACTED_BYTES,
+) -> Dataset:
+    """The image/mask pairs of `spec` (see `resolve_dataset`). An archive whose extraction holds no dataset is
+    removed from the cache again, so a wrong archive does not keep its size on disk."""
+    cache_dir = DEFAULT_CACHE_DIR if cache_dir is None else Path(cache_dir)
+    root = resolve_dataset(spec, cache_dir=cache_dir, max_extracted_bytes=max_extracted_bytes)
+    try:
+        return find_examples(root)
+    except DatasetError as error:
+        if cache_dir.resolve() in root.resolve().parents:  # our own extraction, not the user's folder
+            shutil.rmtree(root, ignore_errors=True)
+            raise DatasetError(f"{error} (The extracted files were removed from {cache_dir}.)") from error
+        raise

@@ -21,33 +21,80 @@ def split_examples(
     names_with_labels: Iterable[tuple[str, str | None]],
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
     seed: int = 0,
+    groups: Iterable[Iterable[str]] = (),
 ) -> dict[str, list[str]]:
     """Split example names into "train", "validation" and "test", stratified by label (None: unknown class).
 
-    The same names and seed give the same split, whatever their order. Each class is split on its own; a
-    class gets at least one training example, then one for each other split with a non-zero fraction while
-    training keeps one.
+    `groups` are names that must land in one split (near-duplicate frames of one lesion); every other name is a
+    group of its own. Whole groups are split: a group counts in the class most of its members have (on a tie, the
+    class that sorts first, None before any), and each class is split on its own. A class gets at least one
+    training group, then one group for each other split with a non-zero fraction while training keeps one; the
+    rest fill the splits in the seeded order up to their share of the class's images. The same names, groups and
+    seed give the same split, whatever their order; without groups, the split of earlier versions.
     """
     fractions = _checked_fractions(fractions)
-    groups: dict[str | None, list[str]] = defaultdict(list)
-    seen = set()
-    for name, label in sorted(names_with_labels, key=lambda pair: pair[0]):
-        if name in seen:
+    labels: dict[str, str | None] = {}
+    for name, label in names_with_labels:
+        if name in labels:
             raise ValueError(f"Example {name!r} appears twice in the names to split.")
-        seen.add(name)
-        groups[label].append(name)
-    if not seen:
+        labels[name] = label
+    if not labels:
         raise DatasetError("No examples to split.")
+    by_class: dict[str | None, list[list[str]]] = defaultdict(list)
+    for members in _whole_groups(labels, groups):
+        by_class[_majority_label(labels[name] for name in members)].append(members)
     rng = np.random.default_rng(seed)
     split: dict[str, list[str]] = {key: [] for key in SPLITS}
-    for label in sorted(groups, key=lambda label: (label is not None, label or "")):
-        names = groups[label]
-        order = rng.permutation(len(names))
-        start = 0
-        for key, count in zip(SPLITS, _split_counts(len(names), fractions)):
-            split[key] += [names[i] for i in order[start : start + count]]
-            start += count
+    for label in sorted(by_class, key=_class_order):
+        units = by_class[label]
+        order = [units[i] for i in rng.permutation(len(units))]
+        targets = _split_counts(sum(len(members) for members in units), fractions)
+        for key, assigned in zip(SPLITS, _fill(order, targets, fractions)):
+            split[key] += [name for members in assigned for name in members]
     return {key: sorted(names) for key, names in split.items()}
+
+
+def _class_order(label: str | None) -> tuple[bool, str]:
+    return label is not None, label or ""
+
+
+def _whole_groups(labels: Mapping[str, str | None], groups: Iterable[Iterable[str]]) -> list[list[str]]:
+    """Every name in exactly one group, each group sorted, the groups sorted: an order independent of the input's."""
+    grouped: set[str] = set()
+    units = []
+    for members in groups:
+        members = sorted(set(members))
+        for name in members:
+            if name not in labels:
+                raise ValueError(f"Group member {name!r} is not among the names to split.")
+            if name in grouped:
+                raise ValueError(f"Example {name!r} is in two groups.")
+            grouped.add(name)
+        units.append(members)
+    units += [[name] for name in labels if name not in grouped]
+    return sorted(members for members in units if members)
+
+
+def _majority_label(labels: Iterable[str | None]) -> str | None:
+    counts = Counter(labels)
+    return min(counts, key=lambda label: (-counts[label], _class_order(label)))
+
+
+def _fill(order: list[list[str]], targets: list[int], fractions: tuple[float, float, float]) -> list[list[list[str]]]:
+    """`order`'s groups handed to the splits in turn, each split taking groups until it holds its target of images
+    (a group larger than what is left of a target overshoots it rather than being broken up)."""
+    assigned: list[list[list[str]]] = [[], [], []]
+    sizes = [0, 0, 0]
+    for members in order:
+        # There is always a split below its target while groups remain: the targets add up to the images.
+        index = next(i for i in range(3) if sizes[i] < targets[i])
+        assigned[index].append(members)
+        sizes[index] += len(members)
+    for index in (1, 2):  # evaluate on every class that has groups to spare, as _split_counts does for examples
+        if fractions[index] > 0 and not assigned[index] and len(assigned[0]) > 1:
+            smallest = min(range(len(assigned[0])), key=lambda i: (len(assigned[0][i]), -i))
+            assigned[index].append(assigned[0].pop(smallest))
+    return assigned
 
 
 def _checked_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
@@ -82,24 +129,48 @@ def _split_counts(count: int, fractions: tuple[float, float, float]) -> list[int
     return counts
 
 
-def write_split(split: Mapping[str, Sequence[str]], path: Path, *, seed: int, fractions: Sequence[float]) -> None:
-    """Save `split` as JSON, with the seed, fractions and counts that produced it."""
+def write_split(
+    split: Mapping[str, Sequence[str]],
+    path: Path,
+    *,
+    seed: int,
+    fractions: Sequence[float],
+    groups: Sequence[Sequence[str]] = (),
+) -> None:
+    """Save `split` as JSON, with the seed, fractions, counts and near-duplicate `groups` that produced it."""
     data = {
         "seed": seed,
         "fractions": dict(zip(SPLITS, _checked_fractions(fractions))),
         "counts": {key: len(split[key]) for key in SPLITS},
         **{key: list(split[key]) for key in SPLITS},
+        "groups": [list(members) for members in groups],
     }
-    path = Path(path)
+    _write_atomically(Path(path), json.dumps(data, indent=2) + "\n")
+
+
+def copy_split(source: Path, destination: Path) -> None:
+    """Save the split file `source` as `destination`, as it is (seed, fractions and groups included)."""
+    try:
+        text = Path(source).read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise DatasetError(f"Cannot read the split {source}: {error}") from error
+    _write_atomically(Path(destination), text)
+
+
+def _write_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # Written aside and renamed: a run killed mid-write must not leave half a split for --resume to read.
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(data, indent=2) + "\n")
+    partial.write_text(text)
     os.replace(partial, path)
 
 
 def read_split(path: Path, names: Iterable[str]) -> dict[str, list[str]]:
-    """The split saved at `path`, checked against the dataset's example `names`."""
+    """The split saved at `path`, checked against the dataset's example `names`.
+
+    Its "groups" (near-duplicates kept together) are not read back: they only explain the split, and files written
+    before near-duplicates were grouped have none.
+    """
     path = Path(path)
     try:
         data = json.loads(path.read_text())

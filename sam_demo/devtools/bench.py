@@ -3,6 +3,7 @@
     python -m sam_demo.bench predictor --arch large [--json]
     python -m sam_demo.bench train --arch base --images 8 [--json]
     python -m sam_demo.bench load --arch large [--json]
+    python -m sam_demo.bench interactive --arch large [--json]
 
 build a randomly initialised SAM with the real architecture (nothing is downloaded; speed does not depend on
 the weights) and measure what a user of the app, or of train.py, waits for.
@@ -24,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.model import save_sam
+from ..core.encoder_precision import PRECISIONS, resolve_encoder_precision
+from ..core.model import load_sam, save_sam
 from ..core.predictor import SamPredictor
 from .phantom import make_phantom
 from .random_models import sam_architecture
@@ -47,10 +49,17 @@ def machine() -> str:
     return f"{platform.machine()}, {len(os.sched_getaffinity(0))} CPU cores available, {extensions}"
 
 
-def bench_predictor(arch: str, clicks: int, encoder_runs: int, image_size: tuple[int, int]) -> dict:
+def bench_predictor(
+    arch: str, clicks: int, encoder_runs: int, image_size: tuple[int, int], encoder_precision: str = "auto"
+) -> dict:
     """Encoder seconds per image, decoder+post-processing ms per click with and without the cache."""
+    precision = resolve_encoder_precision(encoder_precision)
     model, processor = sam_architecture(arch)
-    predictor = SamPredictor(model, processor, cache_size=encoder_runs + 2)
+    if precision != "float32":  # the app's route: the model is built for the precision when it is loaded
+        with tempfile.TemporaryDirectory() as folder:
+            save_sam(model, processor, Path(folder))
+            model, processor = load_sam(folder, mixed_precision=precision)
+    predictor = SamPredictor(model, processor, cache_size=encoder_runs + 2, encoder_precision=precision)
     images = [make_phantom(seed, size=image_size)[0] for seed in range(encoder_runs + 2)]
     height, width = image_size
 
@@ -83,6 +92,7 @@ def bench_predictor(arch: str, clicks: int, encoder_runs: int, image_size: tuple
     return {
         "arch": arch,
         "image_size": list(image_size),
+        "encoder_path": predictor.encoder_path,
         "encoder_s": round(statistics.median(encoder_times), 3),
         "click_ms_cached": round(statistics.median(click_times) * 1000, 1),
         "click_ms_cached_p90": round(float(np.percentile(click_times, 90)) * 1000, 1),
@@ -142,6 +152,55 @@ def bench_train(arch: str, images: int, batch_size: int, image_size: tuple[int, 
         "peak_rss_mb": round(peak_rss_mb()),
         "machine": machine(),
     }
+
+
+def bench_interactive(arch: str, images: int, max_clicks: int, rounds: list[int], image_size: tuple[int, int]) -> dict:
+    """The interactive loop's cost: evaluation seconds per image (one embedding, then every protocol's first
+    prompt and `max_clicks` corrective clicks, decoder only, with HD95/NSD per interaction), and training-step
+    milliseconds for K interactive rounds against 1, measured side by side on the same batches."""
+    from ..data.examples import embed_examples
+    from ..data.layouts import find_examples
+    from ..data.loading import load_examples
+    from ..evaluation.interactive import PROTOCOLS, evaluate_interactive
+    from ..training.pipeline import TrainingPipeline
+    from ..training.trainer import SamTrainer
+    from .phantom_datasets import write_phantom_dataset
+
+    model, processor = sam_architecture(arch)
+    predictor = SamPredictor(model, processor, cache_size=1)
+    predictor.warm_up()
+    with tempfile.TemporaryDirectory() as folder:
+        root = write_phantom_dataset(Path(folder), images, layout="images-labels", size=image_size)
+        loaded = list(load_examples(find_examples(root)).examples)
+    start = time.perf_counter()
+    examples = embed_examples(predictor, loaded)
+    encoder_s = (time.perf_counter() - start) / len(examples)
+    evaluate_interactive(predictor, examples[:1], max_clicks=1)  # first decodes of each prompt shape: excluded
+    start = time.perf_counter()
+    evaluate_interactive(predictor, examples, max_clicks)
+    evaluation_s = (time.perf_counter() - start) / len(examples)
+    decodes = len(PROTOCOLS) * (1 + max_clicks)
+    result: dict = {
+        "arch": arch,
+        "images": images,
+        "encoder_s_per_image": round(encoder_s, 2),
+        "interactive_eval_s_per_image": round(evaluation_s, 2),
+        "interactions_per_image": decodes,
+        "ms_per_interaction": round(evaluation_s / decodes * 1000, 1),
+    }
+    for count in rounds:
+        trainer = SamTrainer(model, interactive_rounds=count)
+        pipeline = TrainingPipeline(examples, batch_size=2, seed=0, interactive_rounds=count)
+        trainer.train_epoch(pipeline.epoch(0))  # traces the step: excluded
+        start = time.perf_counter()
+        for epoch in (1, 2):
+            trainer.train_epoch(pipeline.epoch(epoch))
+        result[f"train_step_ms_rounds_{count}"] = round(
+            (time.perf_counter() - start) / (2 * pipeline.steps_per_epoch) * 1000, 1
+        )
+    result["peak_rss_mb"] = round(peak_rss_mb())
+    result["machine"] = machine()
+    return result
 
 
 # Runs in a fresh process per route, so that each peak RSS is that route's own.
@@ -206,6 +265,9 @@ def main(argv: list[str] | None = None) -> None:
     predictor.add_argument("--clicks", type=int, default=30, help="timed clicks on a cached embedding (>= 20)")
     predictor.add_argument("--encoder-runs", type=int, default=2, help="timed encoder runs (after one untimed)")
     predictor.add_argument("--image-size", type=int, nargs=2, default=(480, 600), metavar=("H", "W"))
+    predictor.add_argument(
+        "--encoder-precision", choices=PRECISIONS, default="auto", help="as app.py's flag (default %(default)s)"
+    )
     predictor.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     train = commands.add_parser("train", help="seconds per training epoch with and without the embedding cache")
     train.add_argument("--arch", choices=["tiny", "base", "large", "huge"], default="base")
@@ -216,15 +278,26 @@ def main(argv: list[str] | None = None) -> None:
     load = commands.add_parser("load", help="seconds and memory to load a checkpoint, by layout and route")
     load.add_argument("--arch", choices=["tiny", "base", "large", "huge"], default="large")
     load.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    interactive = commands.add_parser("interactive", help="interactive evaluation and K-round training costs")
+    interactive.add_argument("--arch", choices=["tiny", "base", "large", "huge"], default="large")
+    interactive.add_argument("--images", type=int, default=4)
+    interactive.add_argument("--max-clicks", type=int, default=10)
+    interactive.add_argument("--rounds", type=int, nargs="+", default=[1, 3, 5], help="interactive rounds to time")
+    interactive.add_argument("--image-size", type=int, nargs=2, default=(480, 600), metavar=("H", "W"))
+    interactive.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args(argv)
-    if args.command == "load":
+    if args.command == "interactive":
+        result = bench_interactive(args.arch, args.images, args.max_clicks, args.rounds, tuple(args.image_size))
+    elif args.command == "load":
         result = bench_load(args.arch)
     elif args.command == "train":
         result = bench_train(args.arch, args.images, args.batch_size, tuple(args.image_size))
     elif args.clicks < 20:
         parser.error("--clicks must be at least 20 for a meaningful median")
     else:
-        result = bench_predictor(args.arch, args.clicks, args.encoder_runs, tuple(args.image_size))
+        result = bench_predictor(
+            args.arch, args.clicks, args.encoder_runs, tuple(args.image_size), args.encoder_precision
+        )
     if args.json:
         print(json.dumps(result))
     else:

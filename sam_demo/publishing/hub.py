@@ -1,20 +1,23 @@
 """Publishing a fine-tuned model folder to the Hugging Face Hub, with access checked before training starts.
 
 Every function takes `api=` (an `HfApi` or a stand-in) so that tests run without the network. No message, log
-line or chained exception from here contains the token.
+line or exception chain from here contains the token: a failed Hub call's exception is never chained, since its
+request carries the token in its headers (and its text sometimes does).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 import shlex
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import requests
 from huggingface_hub import HfApi, constants, get_token
-from huggingface_hub.errors import OfflineModeIsEnabled
+from huggingface_hub.errors import HFValidationError, OfflineModeIsEnabled, RepositoryNotFoundError
+from huggingface_hub.utils import validate_repo_id
 
 logger = logging.getLogger(__name__)
 
@@ -28,13 +31,16 @@ WEIGHT_FILES = (
 )
 # Training checkpoints (for resuming) and half-written files stay on disk; the Hub gets the finished model only.
 IGNORE_PATTERNS = ["checkpoints/**", "*.partial*"]
+# What shows the held-out patients' images or names their files: pushed only when asked (`include_examples`).
+# The names of what `publishing.reports` and `training.run` write, repeated so that this module needs no TensorFlow.
+EXAMPLE_FILES = ("examples.png", "split.json", "per_image.csv")
 TOKEN_HELP = (
-    "Set HF_TOKEN or run `huggingface-cli login` with a token that has write access "
+    "Set HF_TOKEN or run `hf auth login` with a token that has write access "
     "(create one at https://huggingface.co/settings/tokens)."
 )
+_ENVIRONMENT_TOKENS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")  # what get_token reads before the saved login
 
-# One repo-name part: letters, digits, '-', '_', '.', not starting or ending with '-' or '.' (the Hub's own rule).
-_NAME_PART = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?$")
+T = TypeVar("T")
 
 
 class PublishError(RuntimeError):
@@ -42,23 +48,29 @@ class PublishError(RuntimeError):
 
 
 def resolve_token(token: str | None = None) -> str | None:
-    """The token to publish with: `token` if given, else `HF_TOKEN`, else the saved `huggingface-cli login`."""
+    """The token to publish with: `token` if given, else huggingface_hub's own choice (`get_token`: `HF_TOKEN`,
+    else the token `hf auth login` saved)."""
     return _resolve_token(token)[0]
 
 
 def _resolve_token(token: str | None) -> tuple[str | None, str]:
-    # The source goes into error messages: "the token was rejected" helps little if you do not know which one.
-    for value, source in (
-        (token, "passed in"),
-        (os.environ.get("HF_TOKEN"), "from HF_TOKEN"),
-    ):
-        # `export HF_TOKEN=$(cat file)` easily leaves a newline; an empty variable means "not set".
-        if value and value.strip():
-            return value.strip(), source
-    saved = get_token()
-    if saved and saved.strip():
-        return saved.strip(), "from the saved `huggingface-cli login`"
-    return None, "nowhere"
+    if token and token.strip():
+        return token.strip(), "passed in"
+    found = get_token()  # strips the newline `export HF_TOKEN=$(cat file)` leaves; blank counts as not set
+    if not found:
+        return None, "nowhere"
+    # Only to name the source in messages: "the token was rejected" helps little if you do not know which one.
+    named = [name for name in _ENVIRONMENT_TOKENS if (os.environ.get(name) or "").strip() == found]
+    return found, f"from {named[0]}" if named else "from the saved `hf auth login`"
+
+
+def public_repo_notice(repo_id: str) -> str:
+    """One line, said before training, while stopping costs nothing: without --private, `create_repo` makes the repo
+    public. (An existing private repo stays private; the line is then too cautious, never too little.)"""
+    return (
+        f"The model will be pushed to {repo_id}, a public repo: anyone can download it, its model card and metrics. "
+        "To keep it private, stop now (Ctrl-C) and add --private."
+    )
 
 
 def check_hub_access(
@@ -80,10 +92,9 @@ def check_hub_access(
         raise PublishError(f"No Hugging Face token found, and pushing to the Hub needs one. {TOKEN_HELP}")
     api = api if api is not None else HfApi()
 
-    try:
-        me = api.whoami(token=token)
-    except Exception as error:
-        raise _wrap(f"The Hugging Face Hub rejected the token ({source})", error, token, TOKEN_HELP)
+    me = _hub_call(
+        lambda: api.whoami(token=token), f"The Hugging Face Hub rejected the token ({source})", token, TOKEN_HELP
+    )
     user = me.get("name")
     if not user:
         raise PublishError(f"The Hub did not say which account the token ({source}) belongs to. {TOKEN_HELP}")
@@ -91,14 +102,16 @@ def check_hub_access(
         raise PublishError(f"The token ({source}, of {user}) is read-only, so it cannot push a model. {TOKEN_HELP}")
 
     full_id = _full_repo_id(repo_id, user, _org_names(me))
-    try:
-        api.create_repo(full_id, private=private, exist_ok=True, repo_type="model", token=token)
-    except Exception as error:
-        hint = (
-            f"Use a token with write access to {full_id.split('/')[0]} (a fine-grained token needs it explicitly), "
-            f"or choose a repo under your own name, e.g. {user}/{full_id.split('/')[1]}."
-        )
-        raise _wrap(f"Cannot create or write to the Hub repo {full_id} as {user}", error, token, hint)
+    hint = (
+        f"Use a token with write access to {full_id.split('/')[0]} (a fine-grained token needs it explicitly), "
+        f"or choose a repo under your own name, e.g. {user}/{full_id.split('/')[1]}."
+    )
+    _hub_call(
+        lambda: api.create_repo(full_id, private=private, exist_ok=True, repo_type="model", token=token),
+        f"Cannot create or write to the Hub repo {full_id} as {user}",
+        token,
+        hint,
+    )
     if private:
         _check_still_private(api, full_id, token)
     logger.info("Hub access checked: %s can push to %s", user, full_id)
@@ -113,11 +126,13 @@ def push_folder(
     token: str | None = None,
     api: HfApi | None = None,
     commit_message: str = "Upload fine-tuned SAM",
+    include_examples: bool = False,
 ) -> str:
     """Upload the model folder `train.py` wrote to `repo_id` and return the repo's URL.
 
-    Training checkpoints (`checkpoints/`) stay local. The folder is never changed. On any failure this raises
-    `PublishError` with the one command that retries the upload.
+    Training checkpoints (`checkpoints/`) stay local, and so do `EXAMPLE_FILES` (held-out images, image file
+    names) unless `include_examples`. The folder is never changed. On any failure this raises `PublishError` with
+    the one command that retries the upload.
     """
     folder = Path(folder)
     _check_model_folder(folder)
@@ -125,31 +140,35 @@ def push_folder(
     try:
         full_id = check_hub_access(repo_id, private=private, token=token, api=api)
     except PublishError as error:
-        raise PublishError(f"{error} {_kept_on_disk(folder, repo_id, private)}") from error.__cause__
+        # Its own chain is empty and its text redacted: no token reaches this one's context.
+        raise PublishError(f"{error} {_kept_on_disk(folder, repo_id, private, include_examples)}") from None
     token = resolve_token(token)
 
     logger.info("Uploading %s to %s", folder, full_id)
-    try:
-        api.upload_folder(
+    _hub_call(
+        lambda: api.upload_folder(
             folder_path=str(folder),
             repo_id=full_id,
             repo_type="model",
             token=token,
             commit_message=commit_message,
-            ignore_patterns=list(IGNORE_PATTERNS),
-        )
-    except Exception as error:
-        kept = _kept_on_disk(folder, full_id, private)
-        raise _wrap(f"Uploading {folder} to {full_id} failed", error, token, then=kept)
+            ignore_patterns=IGNORE_PATTERNS + ([] if include_examples else list(EXAMPLE_FILES)),
+        ),
+        f"Uploading {folder} to {full_id} failed",
+        token,
+        repo_id=full_id,
+        then=_kept_on_disk(folder, full_id, private, include_examples),
+    )
     url = f"{constants.ENDPOINT.rstrip('/')}/{full_id}"
     logger.info("Pushed %s to %s", folder, url)
     return url
 
 
-def retry_command(folder: Path, repo_id: str, private: bool) -> str:
+def retry_command(folder: Path, repo_id: str, private: bool, include_examples: bool = False) -> str:
     """The shell command that pushes `folder` again, without training."""
     parts = ["python", "train.py", "--push-only", str(folder), "--hub-model-id", repo_id]
-    return " ".join(shlex.quote(part) for part in parts) + (" --private" if private else "")
+    flags = [flag for flag, given in (("--private", private), ("--push-examples", include_examples)) if given]
+    return " ".join(shlex.quote(part) for part in parts + flags)
 
 
 def _check_repo_id(repo_id: str) -> None:
@@ -158,15 +177,10 @@ def _check_repo_id(repo_id: str) -> None:
         raise PublishError(f"No Hub repo id given. {example}")
     if repo_id.startswith(("http://", "https://")):
         raise PublishError(f"{repo_id!r} is a URL; give the repo id only. {example}")
-    parts = repo_id.split("/")
-    if len(parts) > 2:
-        raise PublishError(f"Hub repo id {repo_id!r} has more than one '/'. {example}")
-    for part in parts:
-        if not _NAME_PART.match(part) or "--" in part or ".." in part or part.endswith(".git"):
-            raise PublishError(
-                f"Hub repo id {repo_id!r} is not valid: each part may hold only letters, digits, '-', '_' and '.', "
-                f"must not start or end with '-' or '.', hold '--' or '..', or be longer than 96 characters. {example}"
-            )
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as error:
+        raise PublishError(f"Hub repo id {repo_id!r} is not valid. {error} {example}") from None
 
 
 def _full_repo_id(repo_id: str, user: str, orgs: list[str]) -> str:
@@ -197,10 +211,13 @@ def _token_role(me: dict) -> str | None:
 def _check_still_private(api: HfApi, repo_id: str, token: str) -> None:
     # create_repo(exist_ok=True) leaves an existing repo's visibility alone: a public repo would get the
     # model although private was asked for.
-    try:
-        info = api.repo_info(repo_id, repo_type="model", token=token)
-    except Exception as error:
-        raise _wrap(f"Cannot read the settings of the Hub repo {repo_id}", error, token, TOKEN_HELP)
+    info = _hub_call(
+        lambda: api.repo_info(repo_id, repo_type="model", token=token),
+        f"Cannot read the settings of the Hub repo {repo_id}",
+        token,
+        TOKEN_HELP,
+        repo_id=repo_id,
+    )
     if getattr(info, "private", None) is False:
         raise PublishError(
             f"The Hub repo {repo_id} already exists and is public, but a private repo was asked for. Make it "
@@ -226,36 +243,48 @@ def _check_model_folder(folder: Path) -> None:
         )
 
 
-def _kept_on_disk(folder: Path, repo_id: str, private: bool) -> str:
+def _kept_on_disk(folder: Path, repo_id: str, private: bool, include_examples: bool) -> str:
+    command = retry_command(folder, repo_id, private, include_examples)
     return (
         f"Nothing is lost: everything is still on disk in {folder}. "
-        f"Once the cause is fixed, push it without training again: {retry_command(folder, repo_id, private)}"
+        f"Once the cause is fixed, push it without training again: {command}"
     )
 
 
-def _wrap(what: str, error: Exception, token: str, advice: str = "", *, then: str = "") -> PublishError:
-    """A `PublishError` for a failed Hub call: unreachable, or refused (then `advice`); `then` is said either way.
+def _hub_call(
+    call: Callable[[], T], what: str, token: str, advice: str = "", *, repo_id: str = "", then: str = ""
+) -> T:
+    """`call()`, or a `PublishError` for its failure, raised outside the `except` block: raised inside, it would keep
+    the Hub's exception (and with it the token) as its `__context__`, shown or not."""
+    try:
+        return call()
+    except Exception as error:
+        failure = _publish_error(what, error, token, advice, repo_id=repo_id, then=then)
+    raise failure
 
-    Raise it without `from`: its cause is set here, and dropped where the original exception holds the token.
-    """
+
+def _publish_error(
+    what: str, error: Exception, token: str, advice: str = "", *, repo_id: str = "", then: str = ""
+) -> PublishError:
+    """What a failed Hub call means: unreachable, `repo_id` missing or hidden from the token, or refused (then
+    `advice`); `then` is said either way. The error's text is kept, with the token blanked out."""
     text = str(error).strip().rstrip(".")
     detail = f"{type(error).__name__}: {text}" if text else type(error).__name__
-    if _is_unreachable(error):
-        if isinstance(error, OfflineModeIsEnabled):
-            fix = "HF_HUB_OFFLINE is set: unset it to go online."
-        else:
-            fix = "Check the network connection and try again."
-        message = f"The Hugging Face Hub is unreachable ({detail}). {fix}"
+    if isinstance(error, OfflineModeIsEnabled):
+        message = f"The Hugging Face Hub is unreachable ({detail}). HF_HUB_OFFLINE is set: unset it to go online."
+    elif _is_unreachable(error):
+        message = f"The Hugging Face Hub is unreachable ({detail}). Check the network connection and try again."
+    elif isinstance(error, RepositoryNotFoundError):
+        # Deleted, or made private to others, since the access check.
+        message = f"{what}: the Hub repo {repo_id} does not exist or the token cannot see it ({detail}). {advice}"
     else:
         message = f"{what}: {detail}. {advice}"
-    wrapped = PublishError(_redact(f"{message.rstrip()} {then}".rstrip(), token))
-    wrapped.__cause__ = error if token not in _exception_text(error) else None
-    wrapped.__suppress_context__ = True
-    return wrapped
+    return PublishError(_redact(f"{message.rstrip()} {then}".rstrip(), token))
 
 
 def _is_unreachable(error: Exception) -> bool:
-    # OfflineModeIsEnabled is a builtin ConnectionError; requests' ConnectionError and Timeout are not.
+    # OfflineModeIsEnabled is a builtin ConnectionError; requests' ConnectionError and Timeout are not. A 5xx
+    # answer (an overloaded or broken Hub) is as good as none: trying again later is the fix either way.
     if isinstance(error, (ConnectionError, TimeoutError, requests.ConnectionError, requests.Timeout)):
         return True
     status = _status_code(error)
@@ -263,21 +292,10 @@ def _is_unreachable(error: Exception) -> bool:
 
 
 def _status_code(error: Exception) -> int | None:
-    response = getattr(error, "response", None)
-    if response is not None and getattr(response, "status_code", None) is not None:
-        return int(response.status_code)
-    # An HTTP error built without a response (as in tests, or some proxies' errors) often starts with its code.
-    match = re.match(r"\s*([1-5]\d\d)\b", str(error))
-    return int(match.group(1)) if match else None
-
-
-def _exception_text(error: BaseException) -> str:
-    texts, seen = [], set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        texts += [str(error), repr(error)]
-        error = error.__cause__ or error.__context__
-    return "\n".join(texts)
+    """The HTTP status of a Hub answer (`HfHubHTTPError`, or the plain `HTTPError` whoami raises); None otherwise."""
+    if isinstance(error, requests.HTTPError) and error.response is not None:
+        return error.response.status_code
+    return None
 
 
 def _redact(text: str, token: str | None) -> str:

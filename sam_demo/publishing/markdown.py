@@ -34,21 +34,27 @@ def finite_number(value: object) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def score_text(value: object) -> str:
+def score_text(value: object, digits: int = 3) -> str:
     number = finite_number(value)
-    return "n/a" if number is None else f"{number:.3f}"
+    return "n/a" if number is None else f"{number:.{digits}f}"
+
+
+def percent_text(fraction: object) -> str:
+    """A fraction (0.56) as a reader wants it: "56 %"."""
+    number = finite_number(fraction)
+    return "n/a" if number is None else f"{100 * number:.0f} %"
 
 
 def count_text(value: object) -> str:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else "n/a"
 
 
-def mean_std_text(scores: Mapping[str, Any], metric: str) -> str:
+def mean_std_text(scores: Mapping[str, Any], metric: str, digits: int = 3) -> str:
     summary = scores.get(metric) or {}
     mean, std = finite_number(summary.get("mean")), finite_number(summary.get("std"))
     if mean is None:
         return "n/a"
-    return f"{mean:.3f}" if std is None else f"{mean:.3f} ± {std:.3f}"
+    return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def setting_text(value: object) -> str:

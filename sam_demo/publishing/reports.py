@@ -1,4 +1,5 @@
-"""What a run writes beside its model: metrics.json, results.md, training_curves.png, examples.png, README.md.
+"""What a run writes beside its model: metrics.json, results.md, training_curves.png, examples.png,
+dice_by_click.png (when the run was evaluated interactively), README.md.
 
 The figures draw on their own `Figure` with the Agg canvas, so they never touch pyplot's global backend and work on
 headless training machines; matplotlib is imported inside them, so importing this module stays cheap.
@@ -7,6 +8,7 @@ headless training machines; matplotlib is imported inside them, so importing thi
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,10 +16,22 @@ from typing import TYPE_CHECKING, Any
 from ..core.masks import dice, mask_box
 from ..core.predictor import SamPredictor
 from ..data.examples import TrainingExample
-from ..drawing.viz import BLUE, BLUISH_GREEN, VERMILLION, display_box, display_mask
+from ..drawing.viz import BLUE, BLUISH_GREEN, ORANGE, REDDISH_PURPLE, SKY_BLUE, VERMILLION, display_box, display_mask
 from ..evaluation.single_prompt import predict_with
 from .markdown import finite_number
-from .model_card import ModelCardInputs, metrics_table, render_model_card
+from .model_card import FINE_TUNED, ZERO_SHOT, ModelCardInputs, metrics_table, published_name, render_model_card
+
+DICE_BY_CLICK_FIGURE = "dice_by_click.png"
+# The settings in metrics.json that hold a model, dataset or folder given on the command line: a path there would
+# go public with the folder, so each is written by its name only (`published_name`).
+_LOCATED_SETTINGS = ("model", "dataset", "output_dir")
+
+# Protocol colours in the evaluation's order (point, point_mask, box, box_mask): a dark and a light shade of one hue
+# per first prompt, so the pairs with and without mask feedback read together; then spares for new protocols.
+_PROTOCOL_COLOURS = (BLUE, SKY_BLUE, VERMILLION, ORANGE, BLUISH_GREEN, REDDISH_PURPLE)
+# The line style tells the models apart, so each protocol keeps its colour in both.
+_MODEL_STYLES = ((FINE_TUNED, "-"), (ZERO_SHOT, "--"))
+_START_TITLES = {"point": "starting from one interior click", "box": "starting from a tight box"}
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure  # noqa: F811 (imported for real inside the functions that draw)
@@ -33,14 +47,21 @@ def write_reports(
     dataset: str,
     repo_id: str | None,
 ) -> None:
-    """metrics.json, results.md, training_curves.png, examples.png and the model card README.md in `folder`.
+    """metrics.json, results.md, training_curves.png, examples.png, dice_by_click.png (when the metrics hold
+    interactive results) and the model card README.md in `folder`.
 
     `metrics` is what the run measured (its "config" holds the hyperparameters); `test` the embedded test images.
+    Every file is written to be published: local paths appear by their last part only.
     """
-    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (folder / "metrics.json").write_text(
+        json.dumps({**metrics, "config": published_settings(metrics["config"])}, indent=2)
+    )
     (folder / "results.md").write_text(metrics_table(metrics["test"], metrics["zero_shot_test"]) + "\n")
     plot_training_curves(metrics["history"], folder / "training_curves.png")
     save_examples_figure(predictor, test, folder / "examples.png")
+    drew_dice_by_click = save_dice_by_click_figure(
+        metrics["test"], metrics["zero_shot_test"], folder / DICE_BY_CLICK_FIGURE
+    )
     hyperparameters = {
         key: value
         for key, value in metrics["config"].items()
@@ -58,8 +79,17 @@ def write_reports(
         best_epoch=metrics["best_epoch"],
         validation_dice=metrics["best_validation_dice"],
         training_seconds=metrics["training_seconds"],
+        dice_by_click_figure=DICE_BY_CLICK_FIGURE if drew_dice_by_click else None,
     )
     (folder / "README.md").write_text(render_model_card(card))
+
+
+def published_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's settings as metrics.json publishes them: the model, dataset and output folder named, not located."""
+    return {
+        key: published_name(str(value)) if key in _LOCATED_SETTINGS and value is not None else value
+        for key, value in settings.items()
+    }
 
 
 def save_examples_figure(predictor: SamPredictor, examples: list[TrainingExample], path: Path, count: int = 4) -> None:
@@ -152,6 +182,85 @@ def plot_training_curves(history: list[dict], path: Path) -> None:
     """Write `training_curves_figure(history)` to `path` as a PNG."""
     fig = training_curves_figure(history)
     fig.savefig(Path(path), format="png", dpi=120)
+
+
+def dice_by_click_figure(test: Mapping[str, Any], zero_shot: Mapping[str, Any] | None) -> Figure | None:
+    """Mean Dice after each interaction (1 = the first prompt), one colour per interactive protocol: the fine-tuned
+    model solid, the zero-shot base model dashed, each with its 95 % interval shaded. A panel per first prompt (a
+    click, a box), since eight overlapping intervals on one axes hide each other. None when neither results
+    dictionary has "interactive" (runs from before it was measured)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    models = [
+        (label, style, results["interactive"])
+        for (label, style), results in zip(_MODEL_STYLES, (test, zero_shot))
+        if results is not None and results.get("interactive")
+    ]
+    if not models:
+        return None
+    # Each protocol: its label, colour, marker (diamonds with the previous mask as prompt, circles without, so the
+    # two lines of a panel stay apart without colour) and panel (its first prompt).
+    protocols: dict[str, tuple[str, str, str, str]] = {}
+    for _, _, runs in models:
+        for key, run in runs.items():
+            colour = _PROTOCOL_COLOURS[len(protocols) % len(_PROTOCOL_COLOURS)]
+            start = str(run.get("start") or key)
+            marker = "D" if run.get("mask_feedback") else "o"
+            protocols.setdefault(key, (run.get("label") or key.replace("_", " "), colour, marker, start))
+    starts = list(dict.fromkeys(start for *_, start in protocols.values()))
+
+    fig = Figure(figsize=(5 * len(starts) + 1, 6), layout="constrained")
+    FigureCanvasAgg(fig)  # an Agg canvas of its own: pyplot's backend is never consulted or changed
+    panels = dict(zip(starts, fig.subplots(1, len(starts), sharey=True, squeeze=False)[0]))
+    longest = 1
+    for key, (_, colour, marker, start) in protocols.items():
+        for label, style, runs in models:
+            dice = [_plotted(value) for value in (runs.get(key) or {}).get("dice_by_click") or []]
+            if not dice:
+                continue
+            clicks = list(range(1, len(dice) + 1))
+            longest = max(longest, len(dice))
+            ax = panels[start]
+            ax.plot(clicks, dice, color=colour, linestyle=style, marker=marker, markersize=4, label=f"{key}, {label}")
+            interval = runs[key].get("dice_ci95_by_click") or []
+            if len(interval) == len(dice):
+                low, high = ([_plotted((bounds or (None, None))[i]) for bounds in interval] for i in (0, 1))
+                ax.fill_between(clicks, low, high, color=colour, alpha=0.15, linewidth=0)
+    for start, ax in panels.items():
+        ax.set(title=_START_TITLES.get(start, f"first prompt: {start}"), xlabel="interaction (1 = first prompt)")
+        ax.set(ylim=(0, 1), xlim=(0.7, longest + 0.3), xticks=range(1, longest + 1))
+        ax.grid(alpha=0.3)
+    panels[starts[0]].set_ylabel("Dice")
+    fig.suptitle("Dice after each interaction, test images (research demo, not for clinical use)")
+    # Two legends below the panels, colour = protocol and line style = model, rather than one entry per pair.
+    by_protocol = [
+        Line2D([], [], color=colour, marker=marker, label=protocol)
+        for protocol, colour, marker, _ in protocols.values()
+    ]
+    by_model = [Line2D([], [], color="0.3", linestyle=style, label=label) for label, style, _ in models]
+    by_model.append(Patch(color="0.3", alpha=0.2, linewidth=0, label="95 % interval"))
+    fig.legend(handles=by_protocol, title="protocol", loc="outside lower left", frameon=False)
+    fig.legend(handles=by_model, title="model", loc="outside lower right", frameon=False)
+    return fig
+
+
+def save_dice_by_click_figure(test: Mapping[str, Any], zero_shot: Mapping[str, Any] | None, path: Path) -> bool:
+    """Write `dice_by_click_figure(test, zero_shot)` to `path` as a PNG; False, and no file, when there is nothing
+    to draw."""
+    fig = dice_by_click_figure(test, zero_shot)
+    if fig is None:
+        return False
+    fig.savefig(Path(path), format="png", dpi=120)
+    return True
+
+
+def _plotted(value: object) -> float:
+    """A score as matplotlib takes it: NaN (a gap in the line) for a missing or undefined one."""
+    number = finite_number(value)
+    return math.nan if number is None else number
 
 
 def _series(history: Sequence[Mapping[str, Any]], key: str) -> tuple[list[int], list[float]]:

@@ -3,10 +3,13 @@
 * `dice_loss`: MONAI's `DiceLoss(sigmoid=True, squared_pred=True)` as in the notebook this project grew from,
   but computed per example and then averaged, so its value does not depend on the batch size (the notebook
   pooled the whole batch into one Dice when the batch had more than one example).
-* `bce_loss`: optional binary cross-entropy on the same logits.
+* `bce_loss`: binary cross-entropy on the same logits, the pixel-wise term beside Dice (train.py weighs them 1:1,
+  as MedSAM does). With Dice alone a decoder that cannot yet tell pixels apart settles at one constant probability
+  below 0.5 everywhere: Dice's gradient is then nearly flat and the thresholded masks are empty (seen on the tiny
+  model as validation Dice 0.13 -> 0.00); BCE pushes every pixel towards its own label from the first step.
 * `iou_head_loss`: the notebook never trained SAM's IoU head, so the "IoU score" shown after fine-tuning meant
-  nothing. This loss pulls the predicted IoU towards the real IoU of the predicted mask, which calibrates the
-  score the app displays.
+  nothing. This loss pulls each predicted IoU towards the real IoU of its mask, which calibrates the score the
+  app displays and the choice among SAM's three candidates.
 
 Every loss takes a `valid` weight map: the low-resolution grid covers the padded model input, and the padding
 is not image, so it must not count.
@@ -87,9 +90,15 @@ def iou_head_loss(
 def iou_head_errors(
     predicted_iou: tf.Tensor, logits: tf.Tensor, targets: tf.Tensor, valid: tf.Tensor | None = None
 ) -> tf.Tensor:
-    """(B,) squared error between the IoU head's prediction (B,) and the real IoU of the predicted mask.
+    """(B,) squared error between the IoU head's predictions (B, N) and the real IoU of each of the N predicted
+    masks (B, N, H, W), averaged over the N outputs.
 
-    The real IoU is a target, not a path for gradients: it trains the head, not the mask.
+    Every output's score is supervised, not only the mask that was trained (as SAM 2's fine-tuning does): the app
+    shows the candidate with the highest predicted IoU, so the head must rank all of them. The real IoU is a
+    target, not a path for gradients: it trains the head, not the masks.
     """
-    real_iou = tf.stop_gradient(mask_iou(logits, targets, valid))
-    return tf.square(tf.cast(predicted_iou, tf.float32) - real_iou)
+    count = tf.shape(logits)[1]
+    flat = tf.reshape(logits, (-1, *logits.shape[2:]))
+    repeat = lambda t: None if t is None else tf.repeat(t, count, axis=0)  # noqa: E731
+    real_iou = tf.reshape(tf.stop_gradient(mask_iou(flat, repeat(targets), repeat(valid))), (-1, count))
+    return tf.reduce_mean(tf.square(tf.cast(predicted_iou, tf.float32) - real_iou), axis=1)

@@ -25,28 +25,43 @@ from ..core.transforms import preprocess_image, to_model_frame
 from ..data.examples import TrainingExample
 from .encoder_route import EncoderRoute
 
-MAX_POINTS = 3
+MAX_POINTS = 3  # of the first prompt; each interactive round adds one corrective click
 
 
 class PromptSampler:
-    """Random training prompts for a batch, in the model-input frame, padded to MAX_POINTS points.
+    """Random training prompts for a batch, in the model-input frame, padded to a fixed number of points.
 
-    With probability `point_share` the batch gets 1..MAX_POINTS points drawn inside each tumour, otherwise
-    each example's box with 0..`max_box_shift` px of random slack per side (clamped to the image).
+    With probability `point_share` the batch gets 1..MAX_POINTS points drawn inside each tumour, otherwise each
+    example's box with noise of 10 % of its side, at most `max_box_shift` px (`core.prompt_sampling`). With
+    `interactive_rounds` K > 1 the points leave room for K - 1 corrective clicks (the trainer adds them), and
+    each example is told, per later round, whether the previous round's logits go back in as a mask prompt
+    (probability `mask_prompt_share`).
     """
 
-    def __init__(self, examples: list[TrainingExample], point_share: float = 0.5, max_box_shift: int = 20):
+    def __init__(
+        self,
+        examples: list[TrainingExample],
+        point_share: float = 0.5,
+        max_box_shift: int = 20,
+        interactive_rounds: int = 1,
+        mask_prompt_share: float = 0.5,
+    ):
         self.examples = examples
         self.point_share = point_share
         self.max_box_shift = max_box_shift
+        self.interactive_rounds = interactive_rounds
+        self.mask_prompt_share = mask_prompt_share
 
-    def __call__(
-        self, indices: np.ndarray, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """points (B, 3, 2), labels (B, 3), boxes (B, 4), point_count (B,): 0 means "the box, no points"."""
+    @property
+    def point_slots(self) -> int:
+        return MAX_POINTS + self.interactive_rounds - 1
+
+    def __call__(self, indices: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+        """points (B, slots, 2), labels (B, slots), boxes (B, 4), point_count (B,), has_box (B,),
+        mask_prompt (B, K - 1) and click_seed (B,) (for the simulated corrective clicks)."""
         batch = [self.examples[i] for i in indices]
-        points = np.zeros((len(batch), MAX_POINTS, 2), np.float32)
-        labels = np.full((len(batch), MAX_POINTS), -1, np.int32)
+        points = np.zeros((len(batch), self.point_slots, 2), np.float32)
+        labels = np.full((len(batch), self.point_slots), -1, np.int32)
         boxes = np.zeros((len(batch), 4), np.float32)
         count = 0 if rng.random() >= self.point_share else int(rng.integers(1, MAX_POINTS + 1))
         kind = jittered_box(self.max_box_shift) if count == 0 else random_interior_points(count)
@@ -58,11 +73,21 @@ class PromptSampler:
             else:
                 points[row, :count] = to_model_frame(prompt.points, *sizes)
                 labels[row, :count] = prompt.labels
-        return points, labels, boxes, np.full(len(batch), count, np.int32)
+        mask_prompt = rng.random((len(batch), self.interactive_rounds - 1)) < self.mask_prompt_share
+        return (
+            points,
+            labels,
+            boxes,
+            np.full(len(batch), count, np.int32),
+            np.full(len(batch), count == 0),
+            mask_prompt,
+            rng.integers(0, 2**31, size=len(batch)).astype(np.int64),
+        )
 
 
 class TrainingPipeline:
-    """Batches of {"index", "inputs", "target", "valid", "weight", "points", "labels", "boxes", "point_count"}.
+    """Batches of {"index", "inputs", "target", "valid", "weight"} and the prompts of `PromptSampler`
+    ("points", "labels", "boxes", "point_count", "has_box", "mask_prompt", "click_seed").
 
     "weight" is 0 for the copies that fill up the last batch (they must not count), 1 otherwise.
     "inputs" are the stored embeddings (C, 64, 64) on the `EncoderRoute.CACHED` route; on the routes whose encoder
@@ -79,6 +104,8 @@ class TrainingPipeline:
         max_box_shift: int = 20,
         route: EncoderRoute = EncoderRoute.CACHED,
         processor: SamProcessor | None = None,
+        interactive_rounds: int = 1,
+        mask_prompt_share: float = 0.5,
     ):
         if not examples:
             raise ValueError("no training examples")
@@ -87,7 +114,13 @@ class TrainingPipeline:
         self.examples = examples
         self.batch_size = batch_size
         self.seed = seed
-        self.sample_prompts = PromptSampler(examples, point_share, max_box_shift)
+        self.sample_prompts = PromptSampler(
+            examples,
+            point_share,
+            max_box_shift,
+            interactive_rounds=interactive_rounds,
+            mask_prompt_share=mask_prompt_share,
+        )
         self.route = route
         self.processor = processor
         first = self._inputs(examples[0])
@@ -120,6 +153,19 @@ class TrainingPipeline:
                 "weight": 1.0,
             }
 
+    def prompt_specs(self) -> dict[str, tf.TensorSpec]:
+        """Shapes and types of the prompt entries of a batch (the batch size left open)."""
+        slots, rounds = self.sample_prompts.point_slots, self.sample_prompts.interactive_rounds
+        return {
+            "points": tf.TensorSpec([None, slots, 2], tf.float32),
+            "labels": tf.TensorSpec([None, slots], tf.int32),
+            "boxes": tf.TensorSpec([None, 4], tf.float32),
+            "point_count": tf.TensorSpec([None], tf.int32),
+            "has_box": tf.TensorSpec([None], tf.bool),
+            "mask_prompt": tf.TensorSpec([None, rounds - 1], tf.bool),
+            "click_seed": tf.TensorSpec([None], tf.int64),
+        }
+
     def epoch(self, epoch: int) -> tf.data.Dataset:
         """The batches of one epoch; the same (seed, epoch) gives the same order and prompts, every time."""
         shuffle_seed = int(np.random.default_rng([self.seed, epoch]).integers(2**31))
@@ -128,15 +174,13 @@ class TrainingPipeline:
             # A generator per batch, from (seed, epoch, step): no state carried between batches or iterations.
             return self.sample_prompts(indices, np.random.default_rng([self.seed, epoch, int(step)]))
 
+        specs = self.prompt_specs()
+
         def with_prompts(step: tf.Tensor, batch: dict) -> dict:
-            points, labels, boxes, count = tf.numpy_function(
-                prompts, [step, batch["index"]], [tf.float32, tf.int32, tf.float32, tf.int32]
-            )
-            points.set_shape([None, MAX_POINTS, 2])
-            labels.set_shape([None, MAX_POINTS])
-            boxes.set_shape([None, 4])
-            count.set_shape([None])
-            return {**batch, "points": points, "labels": labels, "boxes": boxes, "point_count": count}
+            values = tf.numpy_function(prompts, [step, batch["index"]], [spec.dtype for spec in specs.values()])
+            for value, spec in zip(values, specs.values()):
+                value.set_shape(spec.shape)
+            return {**batch, **dict(zip(specs, values))}
 
         # The last batch is filled up with weight-0 copies, so every batch has the same static shape: the step
         # is traced once (seconds per trace), and a strategy's replicas always get equal shares.

@@ -22,13 +22,15 @@ from ..core.model import load_sam, save_sam, vision_encoder_fingerprint
 from ..core.predictor import SamPredictor
 from ..data.errors import DatasetError
 from ..data.examples import TrainingExample, embed_examples, unembedded_examples
-from ..data.layouts import find_examples
 from ..data.loading import load_examples
-from ..data.sources import DEFAULT_FILENAME, DEFAULT_REPO_ID, resolve_dataset
-from ..data.splits import read_split, split_examples, write_split
-from ..evaluation.single_prompt import evaluate, mean_scores
-from ..publishing.model_card import metrics_table
-from ..publishing.reports import write_reports
+from ..data.near_duplicates import describe_groups, near_duplicate_groups
+from ..data.sources import DEFAULT_FILENAME, DEFAULT_REPO_ID, open_dataset
+from ..data.splits import copy_split, read_split, split_examples, write_split
+from ..evaluation.evaluate import Evaluation, evaluate, write_per_image_csv
+from ..evaluation.interactive import DEFAULT_MAX_CLICKS
+from ..evaluation.single_prompt import mean_scores
+from ..publishing.model_card import metrics_table, published_name
+from ..publishing.reports import DICE_BY_CLICK_FIGURE, save_dice_by_click_figure, write_reports
 from .checkpoints import (
     CheckpointError,
     RunProgress,
@@ -43,6 +45,7 @@ from .pipeline import TrainingPipeline
 from .trainer import SamTrainer
 
 LOG_FIELDS = ("epoch", "train_loss", "val_dice", "val_iou", "seconds")
+PER_IMAGE_CSV = "per_image.csv"  # every test image's scores, per model, prompt and interaction
 
 
 @dataclass(frozen=True)
@@ -57,8 +60,12 @@ class RunConfig:
     seed: int = 0
     point_share: float = 0.5
     box_shift: int = 20
-    bce_weight: float = 0.0
+    bce_weight: float = 1.0
     iou_weight: float = 1.0
+    interactive_rounds: int = 3  # the first prompt and two corrective clicks (README, "Interactive rounds")
+    mask_prompt_share: float = 0.5
+    max_clicks: int = DEFAULT_MAX_CLICKS  # corrective clicks per image in the interactive evaluation
+    max_dataset_gb: float = 20.0  # the most an archive may unpack to
     early_stopping: int | None = None
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     hub_model_id: str | None = None  # named in the model card when the run will be pushed
@@ -80,6 +87,7 @@ class RunConfig:
     def from_settings(cls, settings: dict) -> RunConfig:
         known = {f.name for f in fields(cls)}
         values = {key: value for key, value in settings.items() if key in known}
+        values.setdefault("interactive_rounds", 1)  # runs saved before the setting existed trained single prompts
         values["output_dir"] = Path(values["output_dir"])
         values["split_fractions"] = tuple(values["split_fractions"])
         return cls(**values)
@@ -87,37 +95,66 @@ class RunConfig:
 
 # What may change when an interrupted run is resumed: how long it goes on, where it is published, and how the
 # frozen encoder's output is obtained (the same numbers either way). Anything else would mix two runs.
-RESUMABLE_CHANGES = frozenset({"epochs", "early_stopping", "hub_model_id", "embedding_cache", "output_dir"})
+RESUMABLE_CHANGES = frozenset(
+    {"epochs", "early_stopping", "hub_model_id", "embedding_cache", "output_dir", "max_clicks", "max_dataset_gb"}
+)
 
 
 def prepare_data(
-    config: RunConfig, say=print, reuse_split: bool = True, write: bool = True
+    config: RunConfig, say=print, reuse_split: bool = True, write: bool = True, trained_split: Path | None = None
 ) -> tuple[dict[str, list], str]:
-    """Loaded examples per split: reused from output_dir/split.json when it exists and `reuse_split`,
-    otherwise drawn (seeded, stratified) and, if `write`, written there (a cluster's other workers draw the same
-    split and leave the file to the chief)."""
-    root = resolve_dataset(config.dataset)
-    dataset = find_examples(root)
+    """Loaded examples per split, and the dataset's summary line.
+
+    The split is `trained_split` when given (the split.json saved beside a fine-tuned model: on any other split the
+    model would be tested on images it trained on); else output_dir/split.json when it exists and `reuse_split`;
+    else drawn, seeded and stratified, with near-duplicate frames kept in one split. If `write`, it is saved as
+    output_dir/split.json (a cluster's other workers draw the same split and leave the file to the chief).
+    """
+    dataset = open_dataset(config.dataset, max_extracted_bytes=round(config.max_dataset_gb * 1e9))
     for warning in dataset.warnings:
         say(f"warning: {warning}")
     report = load_examples(dataset)
+    for warning in report.warnings:
+        say(f"warning: {warning}")
     summary = report.summary()
     say(f"dataset: {summary}")
     if len(report.examples) < 3:
         raise DatasetError(
-            f"{root}: only {len(report.examples)} usable pair(s); at least 3 are needed to train and test."
+            f"{dataset.root}: only {len(report.examples)} usable pair(s); at least 3 are needed to train and test."
         )
     by_name = {item.example.name: item for item in report.examples}
     split_path = config.output_dir / "split.json"
-    if reuse_split and split_path.exists():
+    if trained_split is not None:
+        try:
+            split = read_split(trained_split, by_name)
+        except DatasetError as error:
+            raise DatasetError(
+                f"Cannot test {trained_split.parent} on the split it was trained with: {error}"
+            ) from error
+        same_file = split_path.exists() and split_path.resolve() == trained_split.resolve()
+        if split_path.exists() and not same_file and read_split(split_path, by_name) != split:
+            raise DatasetError(
+                f"{split_path} differs from {trained_split}, the split the model was trained with; "
+                "choose another --output-dir."
+            )
+        say(f"testing on the split {trained_split.parent} was trained with ({trained_split})")
+        if write and not split_path.exists():
+            copy_split(trained_split, split_path)
+    elif reuse_split and split_path.exists():
         split = read_split(split_path, by_name)
         say(f"reusing the split in {split_path}")
     else:
+        # BUSI has no patient ids: frames of one lesion are recognised by their pixels, already loaded here.
+        groups = near_duplicate_groups({item.example.name: item.image for item in report.examples})
+        say(describe_groups(groups))
         split = split_examples(
-            [(item.example.name, item.example.label) for item in report.examples], config.split_fractions, config.seed
+            [(item.example.name, item.example.label) for item in report.examples],
+            config.split_fractions,
+            config.seed,
+            groups=groups,
         )
         if write:
-            write_split(split, split_path, seed=config.seed, fractions=config.split_fractions)
+            write_split(split, split_path, seed=config.seed, fractions=config.split_fractions, groups=groups)
     return {name: [by_name[n] for n in names] for name, names in split.items()}, summary
 
 
@@ -185,7 +222,7 @@ class _Setup:
     loaded: dict[str, list]  # LoadedExample per split
     dataset_summary: str
     examples: dict[str, list[TrainingExample]]
-    zero_shot: dict  # the starting model's test scores
+    zero_shot: Evaluation  # the starting model's, on the test split
     model: TFSamModel
     processor: SamProcessor
     predictor: SamPredictor
@@ -203,7 +240,7 @@ class _HeldOut:
     split_sizes: dict[str, int]
     loaded_test: list
     test: list[TrainingExample]  # embedded by the starting model's encoder
-    zero_shot: dict
+    zero_shot: Evaluation
 
 
 def _prepare(config: RunConfig, say, *, resume: bool, strategy: tf.distribute.Strategy, chief: bool) -> _Setup:
@@ -234,7 +271,7 @@ def _prepare(config: RunConfig, say, *, resume: bool, strategy: tf.distribute.St
         ),
         "test": _embed_split(predictor, loaded, "test"),
     }
-    zero_shot = evaluate(predictor, examples["test"])
+    zero_shot = evaluate(predictor, examples["test"], config.max_clicks)
     trainer = SamTrainer(
         model,
         strategy=strategy,
@@ -243,6 +280,7 @@ def _prepare(config: RunConfig, say, *, resume: bool, strategy: tf.distribute.St
         bce_weight=config.bce_weight,
         iou_weight=config.iou_weight,
         route=route,
+        interactive_rounds=config.interactive_rounds,
     )
     checkpoint = TrainingCheckpoint(output, trainer, writer=chief)
     if resume:
@@ -260,6 +298,8 @@ def _prepare(config: RunConfig, say, *, resume: bool, strategy: tf.distribute.St
         max_box_shift=config.box_shift,
         route=route,
         processor=processor,
+        interactive_rounds=config.interactive_rounds,
+        mask_prompt_share=config.mask_prompt_share,
     )
     return _Setup(
         loaded,
@@ -315,9 +355,11 @@ def _finish(config: RunConfig, held_out: _HeldOut, progress: RunProgress, traini
     """The best model on the test split beside the zero-shot scores; metrics and reports written."""
     best = SamPredictor(*load_sam(config.output_dir), cache_size=1)
     test = embed_examples(best, held_out.loaded_test) if config.encoder_route.trains_encoder else held_out.test
+    evaluation = evaluate(best, test, config.max_clicks)
+    write_per_image_csv(config.output_dir / PER_IMAGE_CSV, {"fine_tuned": evaluation, "zero_shot": held_out.zero_shot})
     metrics = {
-        "test": evaluate(best, test),
-        "zero_shot_test": held_out.zero_shot,
+        "test": evaluation.summary,
+        "zero_shot_test": held_out.zero_shot.summary,
         "best_epoch": progress.best_epoch,
         "best_validation_dice": progress.best_dice,
         "training_seconds": training_seconds,
@@ -357,25 +399,49 @@ def _write_log(path: Path, history: list[dict]) -> None:
 
 
 def evaluate_only(config: RunConfig, base_model: str | None, say=print) -> dict:
-    """Evaluate `config.model` on the test split (reusing output_dir/split.json when there is one), with the
-    base model's zero-shot numbers beside it; writes evaluation.json and evaluation.md to output_dir."""
+    """Evaluate `config.model` on the test split, with the base model's zero-shot numbers beside it; writes
+    split.json, evaluation.json and evaluation.md to output_dir.
+
+    The split is the one the model was trained with when its folder has a split.json (train.py saves it there),
+    else output_dir/split.json when there is one, else one drawn with `config.seed`.
+    """
     config.output_dir.mkdir(parents=True, exist_ok=True)
-    loaded, dataset_summary = prepare_data(config, say)
-    results: dict = {"model": config.model, "dataset": dataset_summary, "test_size": len(loaded["test"])}
+    saved_split = Path(config.model) / "split.json"
+    trained_split = saved_split if saved_split.is_file() else None
+    if trained_split is None:  # a Hub id, Meta's model...: nothing says which images it was trained on
+        reused = config.output_dir / "split.json"
+        split = f"the split in {reused}" if reused.exists() else f"a split drawn with --seed {config.seed}"
+        say(
+            f"{config.model} has no split.json: testing on {split}, which may include images the model was trained on "
+            "if it was trained on this dataset"
+        )
+    loaded, dataset_summary = prepare_data(config, say, trained_split=trained_split)
+    # Named, not located: evaluated into a model's folder, this file goes up with it on the next push.
+    results: dict = {
+        "model": published_name(config.model),
+        "dataset": dataset_summary,
+        "test_size": len(loaded["test"]),
+    }
     embedded: tuple[str, list[TrainingExample]] | None = None  # (encoder fingerprint, test examples)
-    for key, name in (("test", config.model), ("zero_shot_test", base_model)):
-        if name is None or (key == "zero_shot_test" and name == config.model):
-            results[key] = None
+    evaluations: dict[str, Evaluation | None] = {}
+    for key, name in (("fine_tuned", config.model), ("zero_shot", base_model)):
+        if name is None or (key == "zero_shot" and name == config.model):
+            evaluations[key] = None
             continue
         predictor = SamPredictor(*load_sam(name), cache_size=1)
         # A model fine-tuned with its encoder frozen has the base model's encoder: embed each image once.
         fingerprint = vision_encoder_fingerprint(predictor.model)
         if embedded is None or embedded[0] != fingerprint:
             embedded = fingerprint, embed_examples(predictor, loaded["test"])
-        results[key] = evaluate(predictor, embedded[1])
+        evaluations[key] = evaluate(predictor, embedded[1], config.max_clicks)
         del predictor  # one model in memory at a time
-    (config.output_dir / "evaluation.json").write_text(json.dumps(results, indent=2))
-    table = metrics_table(results["test"], results["zero_shot_test"])
-    (config.output_dir / "evaluation.md").write_text(table + "\n")
+    output = config.output_dir
+    test, zero_shot = (None if e is None else e.summary for e in (evaluations["fine_tuned"], evaluations["zero_shot"]))
+    results.update(test=test, zero_shot_test=zero_shot)
+    (output / "evaluation.json").write_text(json.dumps(results, indent=2))
+    write_per_image_csv(output / PER_IMAGE_CSV, evaluations)
+    save_dice_by_click_figure(test, zero_shot, output / DICE_BY_CLICK_FIGURE)
+    table = metrics_table(test, zero_shot)
+    (output / "evaluation.md").write_text(table + "\n")
     say(table)
     return results

@@ -6,7 +6,16 @@ other routes the batches hold pixel values and the step runs the encoder: frozen
 notebook's way, same loss, far slower) or trained (`TRAINED`).
 
 A single point is ambiguous, so, as in SAM's own training, its three candidate masks are predicted and only
-the best one is penalised; every other prompt trains the single-mask output.
+the best one is penalised; every other prompt trains the single-mask output. The IoU head learns the real IoU
+of all four outputs.
+
+Interactive rounds (`interactive_rounds` K > 1) simulate the app's click-after-click loop, as SAM was trained:
+after the first prompt, K - 1 more decoder passes on the same embedding, each with one more corrective click
+(`core.corrective_clicks`, drawn from the error region of the previous round's mask) and, for the examples the
+pipeline marked, the previous round's logits as mask prompt. Each round's mask is penalised and the loss is the
+mean over rounds, so its scale (and the learning rate that suits it) does not depend on K. The previous round's
+logits enter the next round as data (no gradient flows back through them, as in SAM): each round learns to
+improve the mask it is given. The rounds are unrolled in the one traced step.
 
 Losses are summed per example and divided by the global batch size, so that N replicas with B examples each
 take the same step as one device with N x B examples (the optimizer sums the replicas' gradients).
@@ -21,7 +30,9 @@ import tensorflow as tf
 import tf_keras
 from transformers import TFSamModel
 
+from ..core.corrective_clicks import next_clicks
 from ..core.decoding import SamDecoder
+from ..core.prompts import LOW_RES_SIZE
 from .encoder_route import EncoderRoute
 from .losses import bce_per_example, dice_per_example, iou_head_errors
 
@@ -40,9 +51,10 @@ class SamTrainer:
         strategy: tf.distribute.Strategy | None = None,
         learning_rate: float = 1e-5,
         weight_decay: float = 0.0,
-        bce_weight: float = 0.0,
+        bce_weight: float = 1.0,
         iou_weight: float = 1.0,
         route: EncoderRoute = EncoderRoute.CACHED,
+        interactive_rounds: int = 1,
     ):
         self.model = model
         self.strategy = strategy or tf.distribute.get_strategy()
@@ -50,6 +62,9 @@ class SamTrainer:
         self.bce_weight = bce_weight
         self.iou_weight = iou_weight
         self.route = route
+        self.interactive_rounds = interactive_rounds
+        # Corrective clicks land on low-res cells; each covers (input size / 256)^2 pixels of the model input.
+        self.cell_size = model.config.prompt_encoder_config.image_size / LOW_RES_SIZE
         model.prompt_encoder.trainable = False
         model.vision_encoder.trainable = route.trains_encoder
         self.variables = list(model.mask_decoder.trainable_variables)
@@ -58,6 +73,9 @@ class SamTrainer:
         self.loss_scaling = model.vision_encoder.compute_dtype == "float16"  # float16 gradients underflow
         with self.strategy.scope():
             optimizer = tf_keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay)
+            # Decay pulls weights towards 0: right for the matrices, wrong for layer norms (their scale is 1),
+            # biases and the learned output tokens, as in BERT's and SAM's recipes. Only kernels decay.
+            optimizer.exclude_from_weight_decay(var_list=[v for v in self.variables if not _decays(v)])
             if self.loss_scaling:
                 optimizer = tf_keras.mixed_precision.LossScaleOptimizer(optimizer)
             optimizer.build(self.variables)  # slots exist now, so a checkpoint can restore them
@@ -121,33 +139,71 @@ class SamTrainer:
         return tf.cast(inputs, tf.float32)
 
     def _per_example(self, embeddings: tf.Tensor, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        """(B,) loss terms for the batch's prompts (all examples share one prompt kind: see PromptSampler)."""
+        """(B,) loss terms, the mean over the interactive rounds (a batch shares one prompt kind: see PromptSampler)."""
         targets, valid = batch["target"], batch["valid"]
+        points, labels, boxes = batch["points"], batch["labels"], batch["boxes"]
         count = tf.reduce_max(batch["point_count"])  # the same for every example of the batch
-        sparse = self.sam.sparse_embeddings(batch["points"], batch["labels"], batch["boxes"], count == 0, count)
-        masks, predicted_iou = self.sam.all_masks(
-            embeddings, sparse, self.sam.no_mask_dense_embeddings(tf.shape(embeddings)[0])
-        )
-        chosen, chosen_iou = self._best_candidate(masks, predicted_iou, targets, valid)
-        single_point = count == 1  # `wants_multimask` (core.prompt_kinds); a batch has points or a box, never both
-        chosen = tf.where(single_point, chosen, masks[:, 0])
-        chosen_iou = tf.where(single_point, chosen_iou, predicted_iou[:, 0])
-        terms = {"dice": dice_per_example(chosen, targets, valid)}
-        terms["iou_head"] = iou_head_errors(chosen_iou, chosen, targets, valid)
+        has_box = tf.reduce_any(batch["has_box"])
+        no_mask = self.sam.no_mask_dense_embeddings(tf.shape(embeddings)[0])
+        dense = no_mask
+        rounds = []
+        for round_index in range(self.interactive_rounds):
+            sparse = self.sam.sparse_embeddings(points, labels, boxes, has_box, count)
+            masks, predicted_iou = self.sam.all_masks(embeddings, sparse, dense)
+            # `wants_multimask` (core.prompt_kinds): one point alone gets three candidates, the best one trained.
+            multimask = tf.logical_and(count == 1, tf.logical_not(has_box))
+            shown = tf.where(multimask, self._best_candidate(masks, targets, valid), masks[:, 0])
+            rounds.append(self._round_terms(shown, masks, predicted_iou, targets, valid))
+            if round_index + 1 < self.interactive_rounds:
+                previous = tf.stop_gradient(shown)
+                points, labels = self._with_corrective_click(points, labels, count, previous, batch, round_index)
+                count += 1
+                given = batch["mask_prompt"][:, round_index, None, None, None]
+                dense = tf.where(given, self.sam.mask_dense_embeddings(previous), no_mask)
+        return {name: tf.add_n([terms[name] for terms in rounds]) / len(rounds) for name in rounds[0]}
+
+    def _round_terms(self, shown, masks, predicted_iou, targets, valid) -> dict[str, tf.Tensor]:
+        terms = {"dice": dice_per_example(shown, targets, valid)}
+        terms["iou_head"] = iou_head_errors(predicted_iou, masks, targets, valid)
         total = terms["dice"] + self.iou_weight * terms["iou_head"]
         if self.bce_weight:
-            terms["bce"] = bce_per_example(chosen, targets, valid)
+            terms["bce"] = bce_per_example(shown, targets, valid)
             total += self.bce_weight * terms["bce"]
         terms["loss"] = total
         return terms
 
+    def _with_corrective_click(self, points, labels, count, previous, batch, round_index):
+        """The prompts with one simulated click in slot `count`, drawn from the error region of `previous`."""
+        cells, click_labels = tf.numpy_function(
+            _random_corrective_clicks,
+            [previous > 0, batch["target"] > 0.5, batch["valid"] > 0.5, batch["click_seed"] + round_index],
+            [tf.float32, tf.int32],
+        )
+        clicks = (tf.reshape(cells, (-1, 2)) + 0.5) * self.cell_size  # the cell's centre, model-input frame
+        slot = tf.range(tf.shape(points)[1]) == count
+        points = tf.where(slot[None, :, None], clicks[:, None, :], points)
+        labels = tf.where(slot[None, :], tf.reshape(click_labels, (-1, 1)), labels)
+        return points, labels
+
     @staticmethod
-    def _best_candidate(masks, predicted_iou, targets, valid):
-        """Per example, the multimask candidate (1-3) with the lowest Dice loss, and its predicted IoU."""
+    def _best_candidate(masks, targets, valid):
+        """Per example, the multimask candidate (1-3) with the lowest Dice loss."""
         candidates = masks[:, 1:]
         count = tf.shape(candidates)[1]
         flat = tf.reshape(candidates, (-1, *candidates.shape[2:]))
         repeat = lambda t: tf.repeat(t, count, axis=0)  # noqa: E731
         per_candidate = tf.reshape(dice_per_example(flat, repeat(targets), repeat(valid)), (-1, count))
-        best = tf.argmin(per_candidate, axis=1, output_type=tf.int32)
-        return tf.gather(candidates, best, batch_dims=1), tf.gather(predicted_iou[:, 1:], best, batch_dims=1)
+        return tf.gather(candidates, tf.argmin(per_candidate, axis=1, output_type=tf.int32), batch_dims=1)
+
+
+def _random_corrective_clicks(
+    predicted: np.ndarray, target: np.ndarray, valid: np.ndarray, seeds: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """SAM's training clicks: a random pixel of each example's error region (label -1 where there is none)."""
+    seed = int(np.random.SeedSequence(seeds.tolist()).generate_state(1)[0])
+    points, labels = next_clicks(predicted, target, valid, seed=seed)
+    return points.astype(np.float32), labels.astype(np.int32)
+
+
+def _decays(variable: tf.Variable) -> bool:
+    return variable.name.endswith("kernel:0")

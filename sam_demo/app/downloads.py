@@ -1,0 +1,73 @@
+"""Result files offered for download: one folder per distinct result, only the most recently used kept.
+
+Many sessions write at once, so everything that decides which folders exist happens under one lock, in an order
+kept in memory (not read back from file times, which two threads can see differently): a folder handed out, new or
+reused, becomes the most recent and is the last to be pruned. Files are written in a private staging folder and
+moved into place in one rename, so nobody is ever handed a half-written file. The folder is the process's own and
+is deleted at exit: it holds users' images and masks.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import shutil
+import tempfile
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+MAX_DOWNLOADS = 256  # result folders kept; a long-running Space must not fill its disk
+
+
+class Downloads:
+    """Write PNG files for a result and return their paths; safe to call from many threads at once."""
+
+    def __init__(self, folder: Path | None = None, capacity: int = MAX_DOWNLOADS):
+        if folder is None:
+            folder = Path(tempfile.mkdtemp(prefix="sam-demo-downloads-"))
+            atexit.register(self.remove)  # our own temporary folder: nobody else will delete it
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.capacity = capacity
+        self._recent: OrderedDict[str, None] = OrderedDict()  # result folders, least recently used first
+        self._lock = threading.Lock()
+
+    def write(self, files: dict[str, np.ndarray]) -> dict[str, str]:
+        """Save each array as a PNG under its file name, in the folder of this exact result; return the paths."""
+        digest = _digest(files)
+        paths = {name: str(self.folder / digest / name) for name in files}
+        with self._lock:
+            if digest in self._recent:  # the same result again (same click, or the same in another session)
+                self._recent.move_to_end(digest)
+                return paths
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.folder))
+        try:
+            for name, array in files.items():
+                Image.fromarray(array).save(staging / name)
+            with self._lock:
+                if digest not in self._recent:  # else another thread wrote the same result meanwhile
+                    staging.rename(self.folder / digest)
+                    self._recent[digest] = None
+                self._recent.move_to_end(digest)
+                while len(self._recent) > self.capacity:
+                    oldest, _ = self._recent.popitem(last=False)
+                    shutil.rmtree(self.folder / oldest, ignore_errors=True)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)  # gone already if it was moved into place
+        return paths
+
+    def remove(self) -> None:
+        """Delete the folder and every file in it."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _digest(files: dict[str, np.ndarray]) -> str:
+    digest = hashlib.sha1()
+    for name, array in sorted(files.items()):
+        digest.update(f"{name}:{array.shape}:{array.dtype};".encode())
+        digest.update(np.ascontiguousarray(array).data)
+    return digest.hexdigest()[:16]
