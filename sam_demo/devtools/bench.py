@@ -1,6 +1,6 @@
 """Benchmarks that print numbers (never timed tests).
 
-    python -m sam_demo.bench predictor --arch large [--json]
+    python -m sam_demo.bench predictor --arch large [--encoder-precision auto|float32|bfloat16] [--json]
     python -m sam_demo.bench train --arch base --images 8 [--json]
     python -m sam_demo.bench load --arch large [--json]
     python -m sam_demo.bench interactive --arch large [--json]
