@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from sam_demo.core.model import DEFAULT_MODEL_ID, MIXED_PRECISION, ModelLoadError
 from sam_demo.data.errors import DatasetError
-from sam_demo.publishing.hub import PublishError, check_hub_access, public_repo_notice, push_folder
+from sam_demo.publishing.hub import PublishError, check_hub_access, is_public_repo, public_repo_notice, push_folder
 from sam_demo.training.checkpoints import CheckpointError, has_checkpoint, saved_settings
 from sam_demo.training.run import RunConfig, check_output_dir, evaluate_only, run
 
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> dict | None:
             return evaluate_only(config, args.base_model)
         if not args.resume:
             check_output_dir(config.output_dir, args.overwrite_output_dir)
-        if repo_id and not args.private:  # said while stopping costs nothing
+        if repo_id and not args.private and is_public_repo(repo_id):  # said while stopping costs nothing
             print(public_repo_notice(repo_id))
         metrics = run(config, resume=args.resume)
         if repo_id and metrics:

@@ -8,6 +8,7 @@ Set SCREENSHOT_TO=path to also keep the final screenshot (the README's picture i
 import base64
 import io
 import os
+import re
 import shutil
 
 import numpy as np
@@ -28,6 +29,7 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 
 # A viewport small enough that the portrait example is displayed scaled down.
 VIEWPORT = {"width": 1100, "height": 700}
+PHONE = {"width": 390, "height": 844}
 
 
 def hex_rgb(colour: str) -> np.ndarray:
@@ -141,3 +143,58 @@ def test_point_and_box_prompts_in_a_real_browser(browser, served_app, predictor,
     if os.environ.get("SCREENSHOT_TO"):
         shutil.copy(screenshot, os.environ["SCREENSHOT_TO"])
     page.close()
+
+
+def test_on_a_phone_the_image_to_click_follows_the_upload(browser, served_app, predictor):
+    page = browser.new_page(viewport=PHONE)
+    page.goto(served_app)
+    page.wait_for_selector("text=Research demo, not for clinical use", timeout=60_000)
+    image = load_image(example_images()[1])  # 440 x 600, portrait: wider than a phone
+    page.locator("[data-testid='example'], .gallery-item, button.gallery-item").nth(1).click()
+    wait_for_new_canvas(page, None)
+
+    # The columns stack: upload (and the examples), then the canvas within the first screen, then the controls.
+    upload, canvas, mode = (page.locator(f"#{name}").bounding_box() for name in ("upload", "canvas", "mode"))
+    upload_bottom = upload["y"] + upload["height"]
+    assert upload_bottom <= canvas["y"] < mode["y"]
+    assert canvas["y"] - upload_bottom < 200 and canvas["y"] + page.evaluate("window.scrollY") < PHONE["height"]
+    # Its box is the image's shape, as wide as the screen allows: no empty bands.
+    shown = page.locator("#canvas img").bounding_box()
+    assert abs(shown["height"] / shown["width"] - image.shape[0] / image.shape[1]) < 0.01
+    assert canvas["width"] - shown["width"] < 4 and canvas["height"] - shown["height"] < 4
+    assert canvas["x"] >= 0 and canvas["x"] + canvas["width"] <= PHONE["width"]
+
+    first = click_and_find_marker(page, (150.0, 230.0))
+    labels = page.locator("#candidates .caption-label")
+    assert labels.count() == 3
+    for index in range(3):  # whole, not cut with an ellipsis
+        label = labels.nth(index)
+        assert label.evaluate("e => e.scrollWidth <= e.clientWidth"), label.inner_text()
+        assert re.fullmatch(r"[123] · \d\.\d\d( ✓)?", label.inner_text().strip())
+
+    # Next lesion keeps the mask (now in the first lesion colour) and starts a new prompt set.
+    before = page.locator("#canvas img").get_attribute("src")
+    page.get_by_role("button", name="Next lesion").click()
+    wait_for_new_canvas(page, before)
+    second = click_and_find_marker(page, (300.0, 400.0))
+    predictor.set_image(image)
+    first_mask = predictor.predict(points=[first], labels=[1]).best
+    second_mask = predictor.predict(points=[second], labels=[1]).best
+    expected = overlay(
+        image, second_mask, points=np.array([second]), labels=np.array([1]), regions=first_mask.astype(np.uint8)
+    )
+    assert np.array_equal(canvas_image(page), expected)
+    assert "Lesion 1:" in page.locator("#summary").inner_text()
+    page.close()
+
+
+def click_and_find_marker(page, target: tuple[float, float]) -> tuple[int, int]:
+    """Click image pixel `target` on a scaled display; check the marker is drawn there; return the pixel it marks."""
+    before = page.locator("#canvas img").get_attribute("src")
+    scale = click_image_pixel(page, *target)
+    assert scale < 0.99, "the test must exercise a scaled display"
+    wait_for_new_canvas(page, before)
+    page.wait_for_selector("#candidates img", timeout=30_000)
+    centre = marker_centre(canvas_image(page), POSITIVE, target)
+    assert abs(centre[0] - target[0]) <= 1.0 and abs(centre[1] - target[1]) <= 1.0
+    return round(centre[0]), round(centre[1])

@@ -11,12 +11,7 @@ from sam_demo.data.examples import embed_examples
 from sam_demo.evaluation import single_prompt
 from sam_demo.evaluation.evaluate import CSV_COLUMNS, evaluate, write_per_image_csv
 from sam_demo.evaluation.interactive import PROTOCOLS, click_session
-from sam_demo.evaluation.single_prompt import (
-    PROMPT_TYPES,
-    evaluate_single_prompts,
-    iou_calibration,
-    picks_best_candidate,
-)
+from sam_demo.evaluation.single_prompt import PROMPT_TYPES, iou_calibration, picks_best_candidate
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +19,14 @@ def examples(predictor, load_phantoms):
     return embed_examples(predictor, load_phantoms(8, "busi", seed=2))
 
 
+def single_prompts(predictor, examples):
+    """The single-prompt part of a whole evaluation: its summary and its rows."""
+    evaluation = evaluate(predictor, examples, max_clicks=0)
+    return evaluation.summary, [row for row in evaluation.rows if row["protocol"] in PROMPT_TYPES]
+
+
 def test_metrics_per_prompt_type_and_class(predictor, examples):
-    results, rows = evaluate_single_prompts(predictor, examples)
+    results, rows = single_prompts(predictor, examples)
     assert len(rows) == len(PROMPT_TYPES) * len(examples)
     assert set(results["prompts"]) == set(PROMPT_TYPES)
     labels = {e.label for e in examples}
@@ -50,7 +51,7 @@ def perfect(_predictor, example, _prompt_type) -> Prediction:
 
 def test_perfect_masks_score_one(predictor, examples, monkeypatch):
     monkeypatch.setattr(single_prompt, "prediction_for", perfect)
-    results, _ = evaluate_single_prompts(predictor, examples)
+    results, _ = single_prompts(predictor, examples)
     for metrics in results["prompts"].values():
         assert metrics["dice"] == {"mean": 1.0, "std": 0.0} and metrics["iou"]["mean"] == 1.0
         assert metrics["hd95"]["mean"] == 0.0 and metrics["nsd"]["mean"] == 1.0
@@ -90,8 +91,18 @@ def test_a_perfect_mask_ends_the_session(predictor, examples, monkeypatch):
     assert [step.iou for step in session] == [1.0] * 5
 
 
-def test_whole_evaluation_summary_and_per_image_csv(predictor, examples, tmp_path):
+def test_whole_evaluation_summary_and_per_image_csv(predictor, examples, tmp_path, monkeypatch):
+    decodes = []
+    real = predictor.decode
+    monkeypatch.setattr(predictor, "decode", lambda *args, **kwargs: decodes.append(1) or real(*args, **kwargs))
     evaluation = evaluate(predictor, examples[:3], max_clicks=2)
+    # The protocols start from the single prompts' own answers: never decoded (nor scored) twice.
+    assert len(decodes) == 3 * (len(PROMPT_TYPES) + 2 * len(PROTOCOLS))
+    first = {(row["image"], row["protocol"]): row for row in evaluation.rows if row["click"] == 1}
+    for protocol in PROTOCOLS:
+        for example in examples[:3]:
+            shared = first[(example.name, protocol.start.key)]
+            assert {**first[(example.name, protocol.name)], "protocol": shared["protocol"]} == shared
     interactive = evaluation.summary["interactive"]
     assert list(interactive) == [protocol.key for protocol in PROTOCOLS]
     for entry in interactive.values():

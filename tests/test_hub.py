@@ -442,9 +442,12 @@ def test_train_announces_a_public_push_before_training(train, monkeypatch, tmp_p
     flags = ["--dataset", str(tmp_path), "--output-dir", str(tmp_path / "out"), "--push-to-hub"]
     train.main([*flags, "--hub-model-id", "alice/sam-busi"])
     train.main([*flags, "--hub-model-id", "alice/sam-busi", "--private"])
-    public, private = printed_before_training
+    # An existing private repo stays private without --private: nothing to announce.
+    monkeypatch.setattr(hub, "HfApi", lambda: FakeApi(repo_private=True))
+    train.main([*flags, "--hub-model-id", "alice/sam-busi"])
+    public, private, already_private = printed_before_training
     assert public.splitlines() == [public_repo_notice("alice/sam-busi")]
-    assert private == ""
+    assert private == "" and already_private == ""
 
 
 def test_push_examples_needs_a_push(train, tmp_path, capsys):

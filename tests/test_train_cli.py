@@ -4,6 +4,7 @@ import csv
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import tensorflow as tf
@@ -14,6 +15,9 @@ from sam_demo.data.layouts import find_examples
 from sam_demo.data.loading import load_examples
 
 ROOT = Path(__file__).resolve().parents[1]
+# One corrective click in the interactive evaluation, where a test does not check its length: the tiny model's masks
+# are noise, and every click of the default ten costs a decode and surface distances per image and model.
+ONE_CLICK = ["--max-clicks", "1"]
 sys.path.insert(0, str(ROOT))
 import train  # noqa: E402
 
@@ -165,6 +169,7 @@ def test_evaluate_only_writes_json_and_markdown(finished_run, tmp_path):
             str(output),
             "--seed",
             "1",
+            *ONE_CLICK,
         ]
     )
     assert set(results["test"]["prompts"]) == {"box", "point", "three_points"}
@@ -186,6 +191,10 @@ class FakeHub:
 
     def create_repo(self, repo_id, **kwargs):
         FakeHub.calls.append(("create_repo", repo_id))
+
+    def repo_info(self, repo_id, **kwargs):
+        FakeHub.calls.append(("repo_info", repo_id))
+        return SimpleNamespace(id=repo_id, private=False)
 
     def upload_folder(self, **kwargs):
         FakeHub.calls.append(("upload_folder", kwargs["folder_path"], kwargs["repo_id"]))
@@ -221,6 +230,7 @@ def test_push_to_hub_checks_access_first_and_uploads_the_run(finished_run, fake_
             "--push-to-hub",
             "--hub-model-id",
             "alice/sam-busi",
+            *ONE_CLICK,
         ]
     )
     assert fake_hub.calls[0] == "whoami" and fake_hub.calls[1] == ("create_repo", "alice/sam-busi")
@@ -283,6 +293,7 @@ def test_uncached_route_from_the_command_line(finished_run, tmp_path):
             "--batch-size",
             "4",
             "--no-embedding-cache",
+            *ONE_CLICK,
         ]
     )
     assert metrics["config"]["embedding_cache"] is False
@@ -350,6 +361,7 @@ def test_evaluate_only_embeds_each_image_once_when_the_encoder_is_shared(finishe
             str(dataset),
             "--output-dir",
             str(output),
+            *ONE_CLICK,
         ]
     )
     assert results["zero_shot_test"] is not None and results["test"] is not None
@@ -361,7 +373,8 @@ def test_evaluate_only_tests_on_the_split_the_model_was_trained_with(finished_ru
 
     dataset, output, _, _ = finished_run  # trained with --seed 1
     trained = json.loads((output / "split.json").read_text())
-    command = ["--evaluate-only", "--model", str(output), "--base-model", str(output), "--dataset", str(dataset)]
+    command = [*ONE_CLICK, "--evaluate-only", "--model", str(output), "--base-model", str(output)]
+    command += ["--dataset", str(dataset)]
     usable = [(item.example.name, item.example.label) for item in load_examples(find_examples(dataset)).examples]
     assert split_examples(usable, seed=2)["test"] != trained["test"]  # a fresh split would test on other images
 
@@ -382,7 +395,7 @@ def test_evaluate_only_tests_on_the_split_the_model_was_trained_with(finished_ru
 def test_evaluate_only_says_when_the_model_has_no_split(finished_run, tiny_checkpoint, tmp_path, capsys):
     dataset, _, _, _ = finished_run
     output = tmp_path / "eval"
-    command = ["--evaluate-only", "--model", str(tiny_checkpoint), "--base-model", str(tiny_checkpoint)]
+    command = [*ONE_CLICK, "--evaluate-only", "--model", str(tiny_checkpoint), "--base-model", str(tiny_checkpoint)]
     train.main([*command, "--dataset", str(dataset), "--output-dir", str(output), "--seed", "2"])
     said = capsys.readouterr().out
     assert f"{tiny_checkpoint} has no split.json" in said and "--seed 2" in said

@@ -3,9 +3,11 @@
 import dataclasses
 import io
 import logging
+import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -22,6 +24,7 @@ from sam_demo.app.ui import SegmentationApp, example_images, model_banner
 from sam_demo.app.uploads import MAX_UPLOAD_MB
 from sam_demo.core.predictor import Prediction
 from sam_demo.core.transforms import resized_size
+from sam_demo.drawing.viz import MASK_COLOURS, REGION_COLOURS
 
 EXAMPLE = example_images()[1]  # a portrait (taller than wide) phantom
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,8 +40,13 @@ def select(x, y):
 
 
 def outputs(result):
-    keys = ["session", "canvas", "candidates", "summary", "mask_file", "overlay_file"]
-    return dict(zip(keys, result))
+    keys = ["session", "canvas", "candidates", "summary", "mask_file", "union_file", "overlay_file"]
+    values = dict(zip(keys, result))
+    # The page is sent files, which Gradio serves as they are: read the canvas as the browser does.
+    values["canvas_file"] = values["canvas"]
+    if values["canvas"] is not None:
+        values["canvas"] = np.asarray(Image.open(values["canvas"]).convert("RGB"))
+    return values
 
 
 def loaded(app, path=EXAMPLE):
@@ -65,16 +73,19 @@ def test_point_click_gives_overlay_scores_and_downloads(app, predictor):
     assert len(result["candidates"]) == 3
     assert state.shown == int(np.argmax(state.prediction.iou_scores))
     scores = np.clip(state.prediction.iou_scores, 0, 1)  # as people read them (the raw ones can stray outside)
-    assert f"IoU {scores[0]:.2f}" in result["candidates"][0][1]
+    assert result["candidates"][0][1].startswith(f"1 · {scores[0]:.2f}")
     assert f"Predicted IoU: {scores[state.shown]:.2f}" in result["summary"]
     # The shown mask is exactly what SamPredictor returns for the same prompt.
     predictor.set_image(state.image)
     expected = predictor.predict(points=[(120, 200)], labels=[1]).best
     assert np.array_equal(state.shown_mask, expected)
-    mask_png = np.asarray(Image.open(result["mask_file"]))
-    assert mask_png.shape == (height, width) and set(np.unique(mask_png)) <= {0, 255}
-    assert np.array_equal(mask_png == 255, expected)
+    # One lesion: the label mask is 1 on it, the union 255.
+    label_png = np.asarray(Image.open(result["mask_file"]))
+    assert label_png.shape == (height, width) and set(np.unique(label_png)) <= {0, 1}
+    assert np.array_equal(label_png == 1, expected)
+    assert np.array_equal(np.asarray(Image.open(result["union_file"])), expected * np.uint8(255))
     assert np.array_equal(np.asarray(Image.open(result["overlay_file"])), result["canvas"])
+    assert result["canvas_file"] == result["overlay_file"]  # encoded once, for the page and the download
     area = int(expected.sum())
     assert f"{area:,} px" in result["summary"]
 
@@ -131,7 +142,8 @@ def test_candidate_choice_and_candidate_mode(app):
     other = (state.shown + 1) % 3
     chosen = outputs(app.choose_candidate(state, gr.SelectData(None, {"index": other, "value": None})))
     assert chosen["session"].shown == other
-    assert "(shown)" in chosen["candidates"][other][1]
+    assert chosen["candidates"][other][1].endswith("✓")
+    assert sum(label.endswith("✓") for _, label in chosen["candidates"]) == 1
     single = outputs(app.change_candidates(state, sessions.ALWAYS_ONE, True))["session"]
     assert len(single.prediction.masks) == 1
 
@@ -235,16 +247,19 @@ def reachable_nbytes(root) -> int:
     return total
 
 
-def test_fifty_clicks_on_a_12_mp_image_stay_within_the_session_budget(app, predictor):
+def test_fifty_clicks_and_four_lesions_on_a_12_mp_image_stay_within_the_session_budget(app, predictor):
     height, width = 3000, 4000
     encoded = predictor.encode(random_image(height, width))
     state = sessions.new_image(encoded.image, "big", encoded.key)
+    state = sessions.with_ground_truth(state, np.ones((height, width), bool))
     rng = np.random.default_rng(0)
     for step in range(50):
+        if step and step % 10 == 0:
+            state = sessions.next_lesion(state)
         x, y = float(rng.integers(width)), float(rng.integers(height))
         mode = sessions.NEGATIVE if step % 3 == 2 else sessions.POSITIVE
         state = app.prompt(state, x, y, mode, sessions.AUTO, True)
-    assert len(state.history) == sessions.MAX_UNDO
+    assert len(state.history) == sessions.MAX_UNDO and state.lesion_count == 4
     assert reachable_nbytes(state) <= sessions.memory_budget(height, width)
 
 
@@ -292,7 +307,7 @@ def test_predicted_iou_is_shown_within_0_and_1(app):
     )
     result = outputs(app.render(state))
     assert "Predicted IoU: 1.00" in result["summary"]
-    assert [label.split(" · ")[1][:8] for _, label in result["candidates"]] == ["IoU 1.00", "IoU 0.00", "IoU 0.50"]
+    assert [label for _, label in result["candidates"]] == ["1 · 1.00 ✓", "2 · 0.00", "3 · 0.50"]
 
 
 def test_an_upload_over_the_size_limit_is_refused_naming_the_limit(app, tmp_path):
@@ -374,7 +389,21 @@ def test_a_download_handed_out_again_is_not_pruned_next(tmp_path):
     np.testing.assert_array_equal(np.asarray(Image.open(again["mask.png"])), first["mask.png"])
 
 
-def test_the_downloads_folder_is_deleted_at_exit(tmp_path):
+def test_files_swept_by_gradio_are_written_again_and_reused_ones_are_touched(tmp_path):
+    downloads = Downloads(tmp_path, capacity=3)
+    result = result_files(0)
+    paths = downloads.write(result)
+    old = time.time() - 3600
+    for path in paths.values():
+        os.utime(path, (old, old))
+    assert downloads.write(result) == paths  # shown again: still there, and marked as just used
+    assert all(os.stat(path).st_mtime > old + 3000 for path in paths.values())
+    os.remove(paths["mask.png"])  # Gradio's cache sweep deletes files, one by one, by age
+    downloads.write(result)
+    np.testing.assert_array_equal(np.asarray(Image.open(paths["mask.png"])), result["mask.png"])
+
+
+def test_the_downloads_folder_is_in_gradios_cache_and_deleted_at_exit(tmp_path):
     script = (
         "import numpy as np\n"
         "from sam_demo.app.downloads import Downloads\n"
@@ -382,7 +411,112 @@ def test_the_downloads_folder_is_deleted_at_exit(tmp_path):
         "downloads.write({'mask.png': np.zeros((4, 4), np.uint8)})\n"
         "print(downloads.folder)\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    env = {**os.environ, "GRADIO_TEMP_DIR": str(tmp_path / "gradio-cache")}
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env
+    )
     assert result.returncode == 0, result.stderr
     folder = Path(result.stdout.strip())
+    # Served by Gradio as it is: no copy, no second encoding.
+    assert folder.parent == tmp_path / "gradio-cache"
     assert folder.name.startswith("sam-demo-downloads-") and not folder.exists()
+
+
+def synthetic_lesion(state: Session, x: float, y: float, rows: slice, cols: slice, score: float) -> Session:
+    """`state` after a click at (x, y) whose one mask is the rectangle `rows` x `cols`."""
+    mask = np.zeros(state.image.shape[:2], bool)
+    mask[rows, cols] = True
+    prediction = Prediction(mask[np.newaxis], np.array([score], np.float32), np.zeros((1, 256, 256), np.float32))
+    return sessions.with_prediction(sessions.click(state, x, y, sessions.POSITIVE), prediction, None)
+
+
+def blended(pixel: np.ndarray, colour: str) -> np.ndarray:
+    """`pixel` after `overlay` blends `colour` into it at the default alpha of 0.5."""
+    rgb = np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)])
+    return np.rint(pixel * 0.5 + rgb * 0.5).astype(np.uint8)
+
+
+def test_two_lesions_give_a_label_mask_the_union_and_their_own_colours(app):
+    state = loaded(app)["session"]
+    image = state.image
+    state = synthetic_lesion(state, 30, 30, slice(10, 50), slice(10, 60), 0.9)
+    kept = outputs(app.next_lesion(state))
+    state = kept["session"]
+    assert state.lesion_count == 1 and not state.has_prompt and kept["candidates"] is None
+    assert "Click on lesion 2" in kept["summary"] and "Lesion 1: 2,000 px" in kept["summary"]
+    assert set(np.unique(np.asarray(Image.open(kept["mask_file"])))) == {0, 1}  # downloads already have lesion 1
+    state = synthetic_lesion(state, 80, 60, slice(40, 90), slice(50, 120), 0.7)
+    result = outputs(app.render(state))
+
+    first, second = np.zeros((2, *image.shape[:2]), bool)
+    first[10:50, 10:60], second[40:90, 50:120] = True, True
+    labels = np.asarray(Image.open(result["mask_file"]))
+    assert labels.shape == image.shape[:2] and set(np.unique(labels)) == {0, 1, 2}
+    assert np.array_equal(labels == 1, first)  # where they overlap, the earlier lesion keeps the pixels
+    assert np.array_equal(labels == 2, second & ~first)
+    union = np.asarray(Image.open(result["union_file"]))
+    assert np.array_equal(union, (first | second) * np.uint8(255))
+    summary = result["summary"]
+    assert "Predicted IoU: 0.70" in summary and "lesion 2's mask" in summary
+    assert "Lesion 1: 2,000 px" in summary and f"Lesion 2 (current): {(second & ~first).sum():,} px" in summary
+    assert "100 px of lesion 2 overlap earlier lesions" in summary
+    # The finished lesion in its own colour, the current one in the mask colour (pixels away from the outlines).
+    canvas = result["canvas"]
+    np.testing.assert_array_equal(canvas[20, 20], blended(image[20, 20], REGION_COLOURS[0]))
+    np.testing.assert_array_equal(canvas[80, 100], blended(image[80, 100], MASK_COLOURS[0]))
+    np.testing.assert_array_equal(np.asarray(Image.open(result["overlay_file"])), canvas)
+
+
+def test_next_lesion_starts_a_new_prompt_set_on_the_same_embedding_and_undo_reopens_the_last(app, predictor):
+    state = loaded(app)["session"]
+    state = outputs(app.click(state, sessions.POSITIVE, sessions.AUTO, False, select(120, 200)))["session"]
+    first = state.shown_mask
+    runs = predictor.encoder_runs
+    state = outputs(app.next_lesion(state))["session"]
+    result = outputs(app.click(state, sessions.POSITIVE, sessions.AUTO, False, select(300, 400)))
+    assert predictor.encoder_runs == runs  # never encoded again
+    state = result["session"]
+    assert state.points == ((300.0, 400.0),) and state.labels == (1,)  # lesion 1's click is not part of it
+    predictor.set_image(state.image)
+    second = predictor.predict(points=[(300, 400)], labels=[1]).best
+    np.testing.assert_array_equal(state.shown_mask, second)
+    labels = np.asarray(Image.open(result["mask_file"]))
+    np.testing.assert_array_equal(labels == 1, first)
+    np.testing.assert_array_equal(labels == 2, second & ~first)
+
+    emptied = outputs(app.undo(state))["session"]
+    assert emptied.lesion_count == 1 and emptied.prediction is None
+    reopened = outputs(app.undo(emptied))
+    state = reopened["session"]
+    assert state.lesion_count == 0 and state.lesion_map is None and state.points == ((120.0, 200.0),)
+    np.testing.assert_array_equal(state.shown_mask, first)
+    np.testing.assert_array_equal(np.asarray(Image.open(reopened["mask_file"])), first.astype(np.uint8))
+
+
+def test_next_lesion_needs_a_mask_and_clear_this_lesion_keeps_the_others(app):
+    state = loaded(app)["session"]
+    with pytest.warns(UserWarning, match="Segment this lesion first"):
+        result = outputs(app.next_lesion(state))
+    assert result["session"] is state
+    state = sessions.next_lesion(synthetic_lesion(state, 30, 30, slice(10, 50), slice(10, 60), 0.9))
+    state = synthetic_lesion(state, 80, 60, slice(40, 90), slice(50, 120), 0.7)
+    cleared = outputs(app.clear_lesion(state))
+    assert cleared["session"].lesion_count == 1 and cleared["session"].prediction is None
+    assert set(np.unique(np.asarray(Image.open(cleared["mask_file"])))) == {0, 1}
+    restored = outputs(app.undo(cleared["session"]))["session"]  # decodes lesion 2's prompts again
+    assert restored.points == ((80, 60),) and restored.lesion_count == 1
+    everything = outputs(app.clear(state))
+    assert everything["session"].lesion_map is None and everything["mask_file"] is None
+    assert "Click on the tumour" in everything["summary"]
+
+
+def test_ground_truth_scores_all_lesions_together(app, tmp_path):
+    state = loaded(app)["session"]
+    state = sessions.next_lesion(synthetic_lesion(state, 30, 30, slice(10, 50), slice(10, 60), 0.9))
+    state = synthetic_lesion(state, 80, 60, slice(40, 90), slice(50, 120), 0.7)
+    truth = np.zeros(state.image.shape[:2], np.uint8)
+    truth[10:50, 10:60] = truth[40:90, 50:120] = 255
+    path = tmp_path / "truth.png"
+    Image.fromarray(truth).save(path)
+    summary = outputs(app.ground_truth(state, str(path)))["summary"]
+    assert "(all lesions together): Dice 1.000, IoU 1.000" in summary

@@ -131,6 +131,60 @@ def test_each_mask_of_a_stack_gets_its_own_colour():
     assert (out[~(first | second)] == GREY).all()
 
 
+def test_regions_of_a_label_image_get_their_own_colours_beneath_the_masks():
+    regions = np.zeros((30, 40), np.uint8)
+    regions[2:12, 2:12] = 1
+    regions[15:28, 20:38] = 2
+    mask = rectangle_mask(30, 40, slice(20, 30), slice(30, 40))  # over part of region 2
+
+    out = viz.overlay(grey_image(30, 40), mask, alpha=1.0, contour=False, regions=regions)
+
+    assert (out[regions == 1] == rgb(viz.REGION_COLOURS[0])).all()
+    assert (out[(regions == 2) & ~mask] == rgb(viz.REGION_COLOURS[1])).all()
+    assert (out[mask] == rgb(viz.MASK_COLOURS[0])).all()  # the mask is drawn on top
+    assert (out[(regions == 0) & ~mask] == GREY).all()
+
+
+def test_region_colours_stand_apart_from_the_edited_mask_and_cycle():
+    assert viz.MASK_COLOURS[0] not in viz.REGION_COLOURS
+    assert len(set(viz.REGION_COLOURS)) == len(viz.REGION_COLOURS)
+    regions = np.zeros((10, 10), np.int64)
+    regions[:, : len(viz.REGION_COLOURS) + 1] = np.arange(1, len(viz.REGION_COLOURS) + 2)
+
+    out = viz.overlay(grey_image(10, 10), None, alpha=1.0, contour=False, regions=regions)
+
+    assert (out[:, len(viz.REGION_COLOURS)] == rgb(viz.REGION_COLOURS[0])).all()
+
+
+def test_region_contours_are_drawn_like_mask_contours():
+    regions = disc_mask(300, 300, centre=(150, 140), radius=60).astype(np.uint8) * 3
+    mask = disc_mask(300, 300, centre=(150, 140), radius=60)
+
+    from_regions = viz.overlay(grey_image(300, 300), None, regions=regions)
+    from_mask = viz.overlay(grey_image(300, 300), mask)
+
+    np.testing.assert_array_equal(changed_pixels(grey_image(300, 300), from_regions), mask)
+    np.testing.assert_array_equal(
+        (from_regions == rgb(viz.REGION_COLOURS[2])).all(axis=-1),
+        (from_mask == rgb(viz.MASK_COLOURS[0])).all(axis=-1),
+    )
+
+
+@pytest.mark.parametrize(
+    "regions, message",
+    [
+        (np.zeros((30, 40), np.float32), "integer label image"),
+        (np.zeros((30, 40), bool), "integer label image"),
+        (np.zeros((30, 41), np.uint8), "image is 30x40"),
+        (np.full((30, 40), 256), "between 0 and 255"),
+        (np.full((30, 40), -1), "between 0 and 255"),
+    ],
+)
+def test_bad_regions_raise_value_error_saying_what_is_wrong(regions, message):
+    with pytest.raises(ValueError, match=message):
+        viz.overlay(grey_image(30, 40), None, regions=regions)
+
+
 def test_contour_is_the_opaque_mask_boundary():
     mask = disc_mask(300, 300, centre=(150, 140), radius=60)
     image = grey_image(300, 300)

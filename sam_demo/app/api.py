@@ -8,19 +8,22 @@ the same image only decodes. The hidden components below exist to give the endpo
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
-import numpy as np
 
 from ..core.predictor import SamPredictor
 from ..core.prompts import PromptError
 from ..drawing.viz import mask_to_png_array
+from .downloads import Downloads
 from .uploads import UploadedImage, read_upload
 from .user_errors import refusal
 
 
 class SegmentEndpoint:
-    def __init__(self, predictor: SamPredictor):
+    def __init__(self, predictor: SamPredictor, downloads: Downloads):
         self.predictor = predictor
+        self.downloads = downloads  # written once, served as is (see downloads.py)
 
     def segment(
         self,
@@ -29,7 +32,7 @@ class SegmentEndpoint:
         labels: list[int] | None = None,
         box: list[float] | None = None,
         multimask: bool = True,
-    ) -> tuple[np.ndarray, list[float]]:
+    ) -> tuple[str, list[float]]:
         """Segment `image` from (x, y) `points` in image pixels with `labels` (1 tumour, 0 background) and/or a
         `box` (x0, y0, x1, y1). Returns the mask with the highest predicted IoU (PNG at the image's size, 255
         inside) and the predicted IoU of every candidate (three with `multimask`, else one), as the model gives
@@ -44,12 +47,14 @@ class SegmentEndpoint:
             )
         except PromptError as error:
             raise refusal(f"Cannot use these prompts: {error}", "Bad prompt") from error
-        return mask_to_png_array(prediction.best), [float(score) for score in prediction.iou_scores]
+        name = f"{Path(image).stem}_mask.png"
+        mask_file = self.downloads.write({name: mask_to_png_array(prediction.best)})[name]
+        return mask_file, [float(score) for score in prediction.iou_scores]
 
 
-def add_segment_endpoint(predictor: SamPredictor, concurrency_limit: int) -> None:
+def add_segment_endpoint(predictor: SamPredictor, downloads: Downloads, concurrency_limit: int) -> None:
     """Inside a `gr.Blocks`: the hidden inputs and outputs of `/segment`, in the encoder's queue."""
-    endpoint = SegmentEndpoint(predictor)
+    endpoint = SegmentEndpoint(predictor, downloads)
     with gr.Group(visible=False):
         image = UploadedImage(label="image", type="filepath", image_mode=None)
         points = gr.JSON(label="points")

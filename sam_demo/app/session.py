@@ -1,10 +1,16 @@
-"""One user's prompting session: the image, the points and box clicked so far, and the masks they gave.
+"""One user's prompting session: the image, the lesions finished so far, and the current lesion's prompts and masks.
 
 Pure Python (no Gradio), so the app's behaviour can be tested without a browser. Every prompt change returns a
 new `Session`; the undo history keeps each earlier state as a `Step`: its prompts and how its masks were decoded
 (the low-resolution mask prompt, the candidate count, the candidate on display), never the full-resolution masks.
 Undo runs the decoder again on those same inputs (milliseconds), which gives back exactly the masks that were shown,
 so a session's memory does not grow with the number of clicks (see `memory_budget`).
+
+Several lesions: `next_lesion` keeps the shown mask as a finished lesion and starts a new prompt set on the same
+image (same embedding). Finished lesions live in one label image (`lesion_map`: 0 background, k = lesion k), one
+byte per pixel however many there are. Where a lesion overlaps earlier ones, the earlier lesion keeps the pixels:
+a finished lesion stays exactly as the user accepted it. `next_lesion` is a step like any prompt change, so undo
+reopens the last finished lesion with its prompts and masks.
 """
 
 from __future__ import annotations
@@ -17,20 +23,25 @@ import numpy as np
 from ..core.predictor import Prediction
 from ..core.prompt_kinds import wants_multimask
 from ..core.prompts import LOW_RES_SIZE, PromptError
+from ..drawing.viz import REGION_COLOURS
 
 POSITIVE, NEGATIVE, BOX = "Tumour point (+)", "Background point (−)", "Box (click two corners)"
 PROMPT_MODES = (POSITIVE, NEGATIVE, BOX)
 AUTO, ALWAYS_THREE, ALWAYS_ONE = "Auto (3 for a single click)", "Always 3", "Always 1"
 CANDIDATE_MODES = (AUTO, ALWAYS_THREE, ALWAYS_ONE)
 MAX_UNDO = 50
+# Lesions per image, the current one included: each needs an overlay colour that stays distinguishable (the
+# current lesion's and `REGION_COLOURS`); BUSI images have one or two.
+MAX_LESIONS = 1 + len(REGION_COLOURS)
 # Whether a new click gives SAM the shown mask's low-res logits as a mask prompt. The default follows the
 # interactive evaluation (README, "Mask feedback"); the page has a switch.
 MASK_FEEDBACK = False
 
 # The memory one session may hold. Per image pixel: the RGB image (3 bytes, the same array as in the embedding
-# cache), up to three candidate masks (1 byte each) and a ground-truth mask (1 byte). Besides: the current and
-# every remembered mask prompt (256 x 256 float32, 256 KB each) and the prompts themselves (a few KB).
-BUDGET_BYTES_PER_PIXEL = 3 + 3 + 1
+# cache), up to three candidate masks (1 byte each), a ground-truth mask (1 byte) and the finished lesions' label
+# image (1 byte). Besides: the current and every remembered mask prompt (256 x 256 float32, 256 KB each) and the
+# prompts themselves (a few KB).
+BUDGET_BYTES_PER_PIXEL = 3 + 3 + 1 + 1
 BUDGET_FIXED_BYTES = (MAX_UNDO + 1) * LOW_RES_SIZE * LOW_RES_SIZE * 4 + 1_000_000
 
 Point = tuple[float, float]
@@ -55,6 +66,7 @@ class Step:
     multimask: bool | None  # three candidates or one; None when no mask was shown
     mask_prompt: np.ndarray | None = field(repr=False)
     shown: int
+    lesion_count: int  # finished lesions; undo drops any finished since
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,8 @@ class Session:
     mask_prompt: np.ndarray | None = field(default=None, repr=False)  # (256, 256) logits `prediction` came from
     shown: int = 0  # index of the candidate mask on display
     ground_truth: np.ndarray | None = None  # HxW bool, optional
+    lesion_map: np.ndarray | None = field(default=None, repr=False)  # HxW uint8 finished lesions 1..n, or None
+    lesion_count: int = 0
     history: tuple[Step, ...] = field(default=(), repr=False)
 
     @property
@@ -91,6 +105,17 @@ class Session:
     def refinement_logits(self) -> np.ndarray | None:
         """The low-res logits of the mask on display, fed back so that a new click refines it."""
         return None if self.prediction is None else self.prediction.low_res_logits[self.shown]
+
+    def label_image(self) -> np.ndarray | None:
+        """HxW uint8: 0 background, 1..n the finished lesions, then the current one if it has a mask (earlier
+        lesions keep overlapping pixels); None while nothing is segmented."""
+        current = self.shown_mask
+        if current is None and self.lesion_map is None:
+            return None
+        labels = np.zeros(self.image.shape[:2], np.uint8) if self.lesion_map is None else self.lesion_map.copy()
+        if current is not None:
+            labels[current & (labels == 0)] = self.lesion_count + 1
+        return labels
 
 
 def new_image(image: np.ndarray, name: str, image_key: str | None = None) -> Session:
@@ -140,6 +165,8 @@ def undo(session: Session, decode: Decode) -> Session:
     step = session.history[-1]
     restored = replace(
         session,
+        lesion_map=_lesions_up_to(session, step.lesion_count),
+        lesion_count=step.lesion_count,
         points=step.points,
         labels=step.labels,
         box=step.box,
@@ -155,11 +182,44 @@ def undo(session: Session, decode: Decode) -> Session:
     return replace(restored, prediction=prediction, mask_prompt=step.mask_prompt, shown=step.shown)
 
 
+# What starting a new lesion, or clearing the current one, resets.
+_NO_CURRENT_LESION = dict(points=(), labels=(), box=None, corner=None, prediction=None, mask_prompt=None, shown=0)
+
+
+def next_lesion(session: Session) -> Session:
+    """Keep the shown mask as a finished lesion and start a new prompt set; raises PromptError if there is none."""
+    if session.shown_mask is None:
+        raise PromptError("Segment this lesion first (click on it): Next lesion keeps the mask on display.")
+    if session.lesion_count + 1 >= MAX_LESIONS:
+        raise PromptError(
+            f"At most {MAX_LESIONS} lesions per image, so that each keeps its own colour: this is the last."
+        )
+    lesion_map = np.zeros(session.image.shape[:2], np.uint8) if session.lesion_map is None else session.lesion_map
+    lesion_map = np.where((lesion_map == 0) & session.shown_mask, np.uint8(session.lesion_count + 1), lesion_map)
+    return _push(session, **_NO_CURRENT_LESION, lesion_map=lesion_map, lesion_count=session.lesion_count + 1)
+
+
+def clear_current(session: Session) -> Session:
+    """Forget the current lesion's prompts and masks (undoable); finished lesions stay."""
+    if not session.has_prompt and session.corner is None and session.prediction is None:
+        return session
+    return _push(session, **_NO_CURRENT_LESION)
+
+
 def clear(session: Session) -> Session:
-    """Forget every prompt and mask, keep the image and ground truth."""
+    """Forget every lesion, prompt and mask, keep the image and ground truth."""
     return Session(
         image=session.image, image_key=session.image_key, name=session.name, ground_truth=session.ground_truth
     )
+
+
+def _lesions_up_to(session: Session, count: int) -> np.ndarray | None:
+    """The session's finished lesions without those numbered above `count` (the same array if none goes)."""
+    if count == 0:
+        return None
+    if count == session.lesion_count:
+        return session.lesion_map
+    return np.where(session.lesion_map > count, np.uint8(0), session.lesion_map)
 
 
 def _push(session: Session, **changes) -> Session:
@@ -173,5 +233,6 @@ def _push(session: Session, **changes) -> Session:
         multimask=None if prediction is None else len(prediction.masks) > 1,
         mask_prompt=session.mask_prompt,
         shown=session.shown,
+        lesion_count=session.lesion_count,
     )
     return replace(session, history=(session.history + (step,))[-MAX_UNDO:], **changes)

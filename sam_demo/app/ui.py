@@ -1,4 +1,4 @@
-"""The Gradio app: upload an ultrasound image, click or box the tumour, see and download the mask.
+"""The Gradio app: upload an ultrasound image, click or box each tumour, see and download the masks.
 
 `build_demo(predictor, model_name)` builds the Blocks; `app.py` only parses flags, loads the model and launches.
 Handlers are small functions over a `Session` (see `session.py`): every browser tab has its own session in a
@@ -9,6 +9,7 @@ model, the compiled decoder and the bounded embedding cache. Programs use the st
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from .user_errors import refusal, warn
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"  # the repository's examples/
 THUMBNAIL_SIDE = 256
 DISCLAIMER = "**Research demo, not for clinical use.** It does not diagnose anything and must not inform care."
+NO_IMAGE = "Upload an image or pick an example, then click on the tumour."
 # One encoder at a time: it already uses every CPU core, and each run holds the large model's activations
 # (several GB for ViT-L); a second concurrent run would only halve both runs' speed and double the memory.
 ENCODER_CONCURRENCY = 1
@@ -49,6 +51,18 @@ MAX_SESSIONS = 64
 # Gradio's cache (uploads, every image sent to a page, download copies): swept every 5 minutes of files older than
 # a session may stay idle, so a download button still works as long as its session lives.
 CACHE_SWEEP = (5 * 60, SESSION_IDLE_S)
+# Layout rules Gradio's parameters cannot express. Part of the page itself (see `build_demo`), so that every way of
+# serving it (app.py, `gradio app.py`, a Space, the tests) looks the same.
+PAGE_CSS = """
+/* The image to click: a box fitted to the image (no bands on a phone), never taller than most of the screen. */
+#canvas img { width: auto; height: auto; max-width: 100%; max-height: min(72vh, 760px); }
+/* The examples in one row, so that on a phone the canvas follows the upload closely. */
+#examples .gallery { flex-wrap: nowrap; }
+#examples .gallery-item { flex: 1 1 0; min-width: 0; }
+#examples .gallery-item .container, #examples .gallery-item img { width: 100%; max-height: 72px; object-fit: contain; }
+.hint p { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
+@media (max-width: 640px) { #header h1 { font-size: 1.4rem; } }
+"""
 
 
 def is_base_checkpoint(model_name: str) -> bool:
@@ -122,6 +136,16 @@ class SegmentationApp:
     def undo(self, session: Session):
         return self.render(sessions.undo(session, self.decode))
 
+    def next_lesion(self, session: Session):
+        try:
+            session = sessions.next_lesion(session)
+        except PromptError as error:
+            warn(str(error))
+        return self.render(session)
+
+    def clear_lesion(self, session: Session):
+        return self.render(sessions.clear_current(session))
+
     def clear(self, session: Session):
         return self.render(sessions.clear(session))
 
@@ -163,52 +187,88 @@ class SegmentationApp:
 
     # --- output --------------------------------------------------------------------------------------------
     def render(self, session: Session):
-        """Values for: state, canvas, candidates gallery, summary, mask download, overlay download."""
+        """Values for: state, canvas, candidates gallery, summary, label-mask, union and overlay downloads.
+
+        Every image is a PNG file written once by `Downloads` (the canvas is the overlay download itself), which
+        Gradio serves as it is: on a click, nothing is encoded twice.
+        """
         if session.image is None:
-            return session, None, None, "Upload an image or pick an example, then click on the tumour.", None, None
-        canvas = overlay(
+            return session, None, None, NO_IMAGE, None, None, None
+        canvas = self.canvas(session)
+        labels = session.label_image()
+        if labels is None:
+            shown = self.downloads.write({f"{session.name}.png": canvas})
+            return session, shown[f"{session.name}.png"], None, self.hint(session), None, None, None
+        names = [f"{session.name}_{kind}.png" for kind in ("labels", "union", "overlay")]
+        files = dict(zip(names, (labels, mask_to_png_array(labels), canvas)))
+        thumbnails = [] if session.prediction is None else self.candidates(session)
+        files.update((f"candidate_{index}.png", image) for index, (image, _) in enumerate(thumbnails, start=1))
+        paths = self.downloads.write(files)
+        candidates = [(paths[f"candidate_{index}.png"], label) for index, (_, label) in enumerate(thumbnails, start=1)]
+        downloads = [paths[name] for name in names]
+        return session, downloads[2], candidates or None, self.summary(session, labels), *downloads
+
+    def canvas(self, session: Session) -> np.ndarray:
+        """The image with the finished lesions, and the current one's mask and prompts, drawn on it."""
+        return overlay(
             session.image,
             session.shown_mask,
             points=np.array(session.points).reshape(-1, 2),
             labels=np.array(session.labels, dtype=int),
             box=session.box,
             corner=session.corner,
+            regions=session.lesion_map,
         )
-        if session.prediction is None:
-            hint = "Click the other corner of the box." if session.corner else "Click on the tumour (or draw a box)."
-            return session, canvas, None, hint, None, None
-        mask_file, overlay_file = self.write_downloads(session, canvas)
-        return session, canvas, self.candidates(session), self.summary(session), mask_file, overlay_file
+
+    def hint(self, session: Session) -> str:
+        if session.corner is not None:
+            return "Click the other corner of the box."
+        if session.lesion_count:
+            return f"Click on lesion {session.lesion_count + 1} (or draw a box)."
+        return "Click on the tumour (or draw a box)."
 
     def candidates(self, session: Session) -> list[tuple[np.ndarray, str]]:
         thumbnail = _thumbnail(session.image)
         items = []
         for index, (mask, score) in enumerate(zip(session.prediction.masks, session.prediction.iou_scores)):
             small_mask = np.asarray(Image.fromarray(mask).resize(thumbnail.shape[1::-1], Image.NEAREST))
-            label = f"Mask {index + 1} · IoU {readable_iou(score):.2f}" + (" (shown)" if index == session.shown else "")
+            # Short enough for a phone's three narrow columns; the gallery's label explains it.
+            label = f"{index + 1} · {readable_iou(score):.2f}" + (" ✓" if index == session.shown else "")
             items.append((overlay(thumbnail, small_mask), label))
         return items
 
-    def summary(self, session: Session) -> str:
-        mask = session.shown_mask
-        score = readable_iou(session.prediction.iou_scores[session.shown])
-        area = int(mask.sum())
-        lines = [
-            f"**Predicted IoU: {score:.2f}** (the model's own estimate of this mask's quality)",
-            f"Mask area: {area:,} px, {100 * area / mask.size:.1f} % of the image",
-        ]
-        if session.ground_truth is not None:
+    def summary(self, session: Session, labels: np.ndarray) -> str:
+        """The current lesion's predicted IoU, each lesion's area in the label mask, and the union's scores against
+        the ground truth."""
+        current = session.lesion_count + 1
+        if session.prediction is None:
+            lines, lesions = [self.hint(session)], current - 1
+        else:
+            score = readable_iou(session.prediction.iou_scores[session.shown])
+            lines = [f"**Predicted IoU: {score:.2f}** (the model's own estimate of lesion {current}'s mask quality)"]
+            lesions = current
+        areas = np.bincount(labels.ravel(), minlength=lesions + 1)
+        for lesion in range(1, lesions + 1):
+            name = f"Lesion {lesion}" + (" (current)" if lesion == current else "")
+            lines.append(f"{name}: {areas[lesion]:,} px, {100 * areas[lesion] / labels.size:.1f} % of the image")
+        overlap = self.overlap(session)
+        if overlap:
             lines.append(
-                f"Against your ground truth: Dice {dice(mask, session.ground_truth):.3f}, "
-                f"IoU {iou(mask, session.ground_truth):.3f}"
+                f"{overlap:,} px of lesion {current} overlap earlier lesions, which keep them in the mask download."
+            )
+        if session.ground_truth is not None:
+            union = labels > 0
+            lines.append(
+                f"Against your ground truth ({'all lesions together' if lesions > 1 else 'this mask'}): "
+                f"Dice {dice(union, session.ground_truth):.3f}, IoU {iou(union, session.ground_truth):.3f}"
             )
         return "\n\n".join(lines)
 
-    def write_downloads(self, session: Session, canvas: np.ndarray) -> tuple[str, str]:
-        # Gradio copies what it serves into its own cache, which `delete_cache` sweeps.
-        mask_name, overlay_name = f"{session.name}_mask.png", f"{session.name}_overlay.png"
-        paths = self.downloads.write({mask_name: mask_to_png_array(session.shown_mask), overlay_name: canvas})
-        return paths[mask_name], paths[overlay_name]
+    def overlap(self, session: Session) -> int:
+        """Pixels of the current lesion's mask that earlier lesions already have."""
+        if session.lesion_map is None or session.shown_mask is None:
+            return 0
+        return int(np.count_nonzero(session.shown_mask & (session.lesion_map > 0)))
 
 
 def readable_iou(score: float) -> float:
@@ -228,67 +288,39 @@ def build_demo(predictor: SamPredictor, model_name: str) -> gr.Blocks:
     app = SegmentationApp(predictor)
     with gr.Blocks(title="SAM breast-ultrasound segmentation", delete_cache=CACHE_SWEEP) as demo:
         gr.Markdown(
-            f"# Prompted breast-tumour segmentation in ultrasound (SAM)\n\n{DISCLAIMER}\n\n{model_banner(model_name)}"
+            f"# Prompted breast-tumour segmentation in ultrasound (SAM)\n\n{DISCLAIMER}\n\n{model_banner(model_name)}",
+            elem_id="header",
         )
         session = gr.State(Session(), time_to_live=SESSION_IDLE_S)
+        # Three columns side by side on a wide screen. Below their minimum widths they stack in this order, so on
+        # a phone the image to click comes right after the upload, and the controls after it.
         with gr.Row():
-            with gr.Column(scale=1):
+            with gr.Column(scale=2, min_width=220):
                 upload = UploadedImage(
                     label="Ultrasound image (PNG, JPEG, BMP, TIFF)",
                     type="filepath",
                     image_mode=None,
                     sources=["upload", "clipboard"],
-                    height=260,
+                    height=160,
                     buttons=[],
+                    elem_id="upload",
                 )
-                mode = gr.Radio(list(sessions.PROMPT_MODES), value=sessions.POSITIVE, label="A click on the image adds")
-                with gr.Row():
-                    undo = gr.Button("Undo last prompt", size="sm")
-                    clear = gr.Button("Clear prompts", size="sm")
-                candidate_mode = gr.Radio(list(sessions.CANDIDATE_MODES), value=sessions.AUTO, label="Candidate masks")
-                mask_feedback = gr.Checkbox(
-                    value=sessions.MASK_FEEDBACK,
-                    label="Refine the shown mask (feed it back to SAM with each new click)",
-                    info="Off: each click re-segments from all clicks so far. See the README for which works better.",
+                gr.Examples(
+                    example_images(),
+                    inputs=[upload],
+                    label="Synthetic phantoms (not patient data)",
+                    cache_examples=False,
+                    elem_id="examples",
                 )
-                ground_truth = gr.File(
-                    label="Optional: ground-truth mask, to score the shown mask",
-                    file_types=["image"],
-                    type="filepath",
-                    height=120,
-                )
-            with gr.Column(scale=2):
-                # The fullscreen button is hidden: in this Gradio version clicks in fullscreen view land on
-                # wrong coordinates.
+            with gr.Column(scale=5, min_width=320):
+                # No fixed height: the box takes the image's shape (PAGE_CSS caps it). The fullscreen button is
+                # hidden: in this Gradio version clicks in fullscreen view land on wrong coordinates.
                 canvas = gr.Image(
-                    label="Click on the tumour",
-                    interactive=False,
-                    height=520,
-                    format="png",
-                    buttons=[],
-                    elem_id="canvas",
+                    label="Click on the tumour", interactive=False, format="png", buttons=[], elem_id="canvas"
                 )
-                summary = gr.Markdown(
-                    "Upload an image or pick an example, then click on the tumour.", elem_id="summary"
-                )
-                candidates = gr.Gallery(
-                    label="Candidate masks (click one to show it)",
-                    columns=3,
-                    height=230,
-                    object_fit="contain",
-                    fit_columns=False,
-                    format="png",
-                    allow_preview=False,
-                    elem_id="candidates",
-                )
-                with gr.Row():
-                    mask_download = gr.DownloadButton("Download mask (PNG)", size="sm", elem_id="mask-download")
-                    overlay_download = gr.DownloadButton("Download overlay (PNG)", size="sm")
-        gr.Examples(
-            example_images(), inputs=[upload], label="Synthetic phantoms (not patient data)", cache_examples=False
-        )
-
-        outputs = [session, canvas, candidates, summary, mask_download, overlay_download]
+            with gr.Column(scale=3, min_width=300):
+                controls = _controls()
+        outputs = [session, canvas, *controls.outputs]
         upload.change(
             app.upload,
             [upload],
@@ -297,16 +329,105 @@ def build_demo(predictor: SamPredictor, model_name: str) -> gr.Blocks:
             concurrency_id="encoder",
             api_name="load_image",
         )
-        canvas.select(
-            app.click, [session, mode, candidate_mode, mask_feedback], outputs, concurrency_limit=PROMPT_CONCURRENCY
+        prompt_inputs = [session, controls.mode, controls.candidate_mode, controls.mask_feedback]
+        canvas.select(app.click, prompt_inputs, outputs, concurrency_limit=PROMPT_CONCURRENCY)
+        controls.candidates.select(app.choose_candidate, [session], outputs)
+        controls.candidate_mode.change(
+            app.change_candidates, [session, controls.candidate_mode, controls.mask_feedback], outputs
         )
-        candidates.select(app.choose_candidate, [session], outputs)
-        candidate_mode.change(app.change_candidates, [session, candidate_mode, mask_feedback], outputs)
-        undo.click(app.undo, [session], outputs, api_name="undo")
-        clear.click(app.clear, [session], outputs, api_name="clear")
-        ground_truth.change(app.ground_truth, [session, ground_truth], outputs)
-        add_segment_endpoint(predictor, ENCODER_CONCURRENCY)
+        controls.undo.click(app.undo, [session], outputs, api_name="undo")
+        controls.next_lesion.click(app.next_lesion, [session], outputs, api_name="next_lesion")
+        controls.clear_lesion.click(app.clear_lesion, [session], outputs, api_name="clear_lesion")
+        controls.clear.click(app.clear, [session], outputs, api_name="clear")
+        controls.ground_truth.change(app.ground_truth, [session, controls.ground_truth], outputs)
+        add_segment_endpoint(predictor, app.downloads, ENCODER_CONCURRENCY)
+        # A style element in the page rather than `launch(css=...)`, which only the code that launches would pass.
+        gr.HTML(f"<style>{PAGE_CSS}</style>", padding=False, js_on_load=None)
     return demo
+
+
+@dataclass
+class _Controls:
+    mode: gr.Radio
+    undo: gr.Button
+    next_lesion: gr.Button
+    clear_lesion: gr.Button
+    clear: gr.Button
+    summary: gr.Markdown
+    candidates: gr.Gallery
+    mask_download: gr.DownloadButton
+    union_download: gr.DownloadButton
+    overlay_download: gr.DownloadButton
+    candidate_mode: gr.Radio
+    mask_feedback: gr.Checkbox
+    ground_truth: gr.File
+
+    @property
+    def outputs(self) -> list[gr.components.Component]:
+        """The outputs of `SegmentationApp.render` after the state and the canvas, in its order."""
+        return [self.candidates, self.summary, self.mask_download, self.union_download, self.overlay_download]
+
+
+def _controls() -> _Controls:
+    """The prompt mode, the buttons, the results and the settings, in the order a user needs them."""
+    mode = gr.Radio(
+        list(sessions.PROMPT_MODES), value=sessions.POSITIVE, label="A click on the image adds", elem_id="mode"
+    )
+    with gr.Row():
+        undo = gr.Button("Undo", size="sm", min_width=100)
+        next_lesion = gr.Button("Next lesion", size="sm", min_width=100)
+    with gr.Row():
+        clear_lesion = gr.Button("Clear this lesion", size="sm", min_width=100)
+        clear = gr.Button("Clear all", size="sm", min_width=100)
+    summary = gr.Markdown(NO_IMAGE, elem_id="summary")
+    candidates = gr.Gallery(
+        label="Candidates: no. · predicted IoU (click to show)",
+        columns=3,
+        height=160,
+        object_fit="contain",
+        fit_columns=False,
+        format="png",
+        allow_preview=False,
+        elem_id="candidates",
+    )
+    with gr.Row():
+        mask_download = gr.DownloadButton("Download mask (PNG)", size="sm", min_width=100, elem_id="mask-download")
+        union_download = gr.DownloadButton("Download union (PNG)", size="sm", min_width=100, elem_id="union-download")
+        overlay_download = gr.DownloadButton("Download overlay (PNG)", size="sm", min_width=100)
+    gr.Markdown(
+        "**Next lesion** keeps the mask and starts another lesion, in its own colour; **Undo** steps back through "
+        "it too. **Clear this lesion** forgets only the current one, **Clear all** every lesion. The mask download "
+        "is a label image at the image's size: 0 background, then 1, 2, … for the lesions in order (where two "
+        "overlap, the earlier keeps the pixels); the union is 0/255.",
+        elem_classes="hint",
+    )
+    candidate_mode = gr.Radio(list(sessions.CANDIDATE_MODES), value=sessions.AUTO, label="Candidate masks")
+    mask_feedback = gr.Checkbox(
+        value=sessions.MASK_FEEDBACK,
+        label="Refine the shown mask (feed it back to SAM with each new click)",
+        info="Off: each click re-segments from all clicks so far. See the README for which works better.",
+    )
+    ground_truth = gr.File(
+        label="Optional: ground-truth mask, to score all lesions together",
+        file_types=["image"],
+        type="filepath",
+        height=120,
+    )
+    return _Controls(
+        mode=mode,
+        undo=undo,
+        next_lesion=next_lesion,
+        clear_lesion=clear_lesion,
+        clear=clear,
+        summary=summary,
+        candidates=candidates,
+        mask_download=mask_download,
+        union_download=union_download,
+        overlay_download=overlay_download,
+        candidate_mode=candidate_mode,
+        mask_feedback=mask_feedback,
+        ground_truth=ground_truth,
+    )
 
 
 def configure_queue(demo: gr.Blocks) -> gr.Blocks:

@@ -4,9 +4,12 @@
     python -m sam_demo.bench train --arch base --images 8 [--json]
     python -m sam_demo.bench load --arch large [--json]
     python -m sam_demo.bench interactive --arch large [--json]
+    python -m sam_demo.bench browser --arch large [--clicks 20] [--image PATH] [--json]
+    python -m sam_demo.bench sessions --arch tiny [--sessions 20] [--clicks 10] [--image-size H W] [--json]
 
 build a randomly initialised SAM with the real architecture (nothing is downloaded; speed does not depend on
-the weights) and measure what a user of the app, or of train.py, waits for.
+the weights) and measure what a user of the app, or of train.py, waits for. `browser` and `sessions` serve the
+real app.py and drive it from headless Chromium (see `app_bench`).
 """
 
 from __future__ import annotations
@@ -155,13 +158,15 @@ def bench_train(arch: str, images: int, batch_size: int, image_size: tuple[int, 
 
 
 def bench_interactive(arch: str, images: int, max_clicks: int, rounds: list[int], image_size: tuple[int, int]) -> dict:
-    """The interactive loop's cost: evaluation seconds per image (one embedding, then every protocol's first
-    prompt and `max_clicks` corrective clicks, decoder only, with HD95/NSD per interaction), and training-step
+    """The interactive loop's cost: evaluation seconds per image (one embedding, then the single prompts, and every
+    protocol's `max_clicks` corrective clicks after them, decoder only, with HD95/NSD per mask), and training-step
     milliseconds for K interactive rounds against 1, measured side by side on the same batches."""
     from ..data.examples import embed_examples
     from ..data.layouts import find_examples
     from ..data.loading import load_examples
-    from ..evaluation.interactive import PROTOCOLS, evaluate_interactive
+    from ..evaluation.evaluate import evaluate
+    from ..evaluation.interactive import PROTOCOLS
+    from ..evaluation.single_prompt import PROMPT_TYPES
     from ..training.pipeline import TrainingPipeline
     from ..training.trainer import SamTrainer
     from .phantom_datasets import write_phantom_dataset
@@ -175,16 +180,16 @@ def bench_interactive(arch: str, images: int, max_clicks: int, rounds: list[int]
     start = time.perf_counter()
     examples = embed_examples(predictor, loaded)
     encoder_s = (time.perf_counter() - start) / len(examples)
-    evaluate_interactive(predictor, examples[:1], max_clicks=1)  # first decodes of each prompt shape: excluded
+    evaluate(predictor, examples[:1], max_clicks=1)  # first decodes of each prompt shape: excluded
     start = time.perf_counter()
-    evaluate_interactive(predictor, examples, max_clicks)
+    evaluate(predictor, examples, max_clicks)
     evaluation_s = (time.perf_counter() - start) / len(examples)
-    decodes = len(PROTOCOLS) * (1 + max_clicks)
+    decodes = len(PROMPT_TYPES) + len(PROTOCOLS) * max_clicks
     result: dict = {
         "arch": arch,
         "images": images,
         "encoder_s_per_image": round(encoder_s, 2),
-        "interactive_eval_s_per_image": round(evaluation_s, 2),
+        "evaluation_s_per_image": round(evaluation_s, 2),
         "interactions_per_image": decodes,
         "ms_per_interaction": round(evaluation_s / decodes * 1000, 1),
     }
@@ -275,18 +280,29 @@ def main(argv: list[str] | None = None) -> None:
     train.add_argument("--batch-size", type=int, default=2)
     train.add_argument("--image-size", type=int, nargs=2, default=(480, 600), metavar=("H", "W"))
     train.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    load = commands.add_parser("load", help="seconds and memory to load a checkpoint, by layout and route")
-    load.add_argument("--arch", choices=["tiny", "base", "large", "huge"], default="large")
-    load.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    interactive = commands.add_parser("interactive", help="interactive evaluation and K-round training costs")
-    interactive.add_argument("--arch", choices=["tiny", "base", "large", "huge"], default="large")
-    interactive.add_argument("--images", type=int, default=4)
-    interactive.add_argument("--max-clicks", type=int, default=10)
-    interactive.add_argument("--rounds", type=int, nargs="+", default=[1, 3, 5], help="interactive rounds to time")
-    interactive.add_argument("--image-size", type=int, nargs=2, default=(480, 600), metavar=("H", "W"))
-    interactive.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    browser = commands.add_parser("browser", help="one tab on the served app: upload and clicks, mouse to pixels")
+    browser.add_argument("--arch", choices=["tiny", "base", "large", "huge"], default="large")
+    browser.add_argument("--clicks", type=int, default=20)
+    browser.add_argument("--image", type=Path, help="the image to upload (default: a 480x600 phantom)")
+    browser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    sessions = commands.add_parser("sessions", help="concurrent tabs on the served app: click latency under load")
+    sessions.add_argument("--arch", choices=["tiny", "base", "large", "huge"], default="tiny")
+    sessions.add_argument("--sessions", type=int, default=20)
+    sessions.add_argument("--clicks", type=int, default=10, help="clicks per session")
+    sessions.add_argument("--image-size", type=int, nargs=2, default=(480, 600), metavar=("H", "W"))
+    sessions.add_argument(
+        "--timeout", type=float, default=600, help="seconds for all sessions; then report and exit 1 (%(default)s)"
+    )
+    sessions.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args(argv)
-    if args.command == "interactive":
+    if args.command in ("browser", "sessions"):
+        from .app_bench import bench_browser, bench_sessions  # Playwright only for these two
+
+        if args.command == "browser":
+            result = bench_browser(args.arch, args.clicks, args.image)
+        else:
+            result = bench_sessions(args.arch, args.sessions, args.clicks, tuple(args.image_size), args.timeout)
+    elif args.command == "interactive":
         result = bench_interactive(args.arch, args.images, args.max_clicks, args.rounds, tuple(args.image_size))
     elif args.command == "load":
         result = bench_load(args.arch)
@@ -302,6 +318,8 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(result))
     else:
         print_table(result)
+    if result.get("timed_out"):
+        sys.exit(1)
 
 
 if __name__ == "__main__":

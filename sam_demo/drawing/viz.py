@@ -35,6 +35,7 @@ __all__ = [
     "ORANGE",
     "POSITIVE",
     "REDDISH_PURPLE",
+    "REGION_COLOURS",
     "SKY_BLUE",
     "VERMILLION",
     "YELLOW",
@@ -57,6 +58,9 @@ YELLOW = "#F0E442"
 
 # Colour of the i-th mask; cycled when there are more masks than colours.
 MASK_COLOURS: tuple[str, ...] = (SKY_BLUE, ORANGE, BLUISH_GREEN, REDDISH_PURPLE, BLUE, VERMILLION, YELLOW)
+# Colour of region k of a label image (the app's finished lesions): every colour but the first mask's, so the
+# mask being edited stands out; the prompt colours come last, so that markers are clear with up to four regions.
+REGION_COLOURS: tuple[str, ...] = (ORANGE, REDDISH_PURPLE, BLUE, YELLOW, VERMILLION, BLUISH_GREEN)
 POSITIVE = BLUISH_GREEN
 NEGATIVE = VERMILLION
 BOX = YELLOW
@@ -135,20 +139,24 @@ def overlay(
     alpha: float = 0.5,
     contour: bool = True,
     corner: Sequence[float] | None = None,
+    regions: np.ndarray | None = None,
 ) -> np.ndarray:
     """Render masks and prompts over `image` and return an HxWx3 uint8 RGB array of the image's size.
 
-    `image` is an HxW, HxWx3 or HxWx4 (alpha dropped) uint8 array, or a PIL image. `masks` is None, an HxW
-    mask or an NxHxW stack (non-zero = inside); mask i is blended in `MASK_COLOURS[i]` at `alpha` and, if
-    `contour`, outlined opaquely. Then the (x0, y0, x1, y1) `box` is outlined in yellow and the Nx2 (x, y)
-    `points` with their 0/1 `labels` are drawn on top, each marker centred on its point rounded to the
-    nearest pixel. `corner`, the (x, y) first click of a box being drawn, is marked with a yellow cross.
+    `image` is an HxW, HxWx3 or HxWx4 (alpha dropped) uint8 array, or a PIL image. `regions` is None or an HxW
+    integer label image (0 = none, 1-255 = regions); region k is blended in `REGION_COLOURS[k - 1]` (cycled).
+    `masks` is None, an HxW mask or an NxHxW stack (non-zero = inside); mask i is blended in `MASK_COLOURS[i]`,
+    on top of the regions. Fills are at `alpha` and, if `contour`, outlined opaquely. Then the (x0, y0, x1, y1)
+    `box` is outlined in yellow and the Nx2 (x, y) `points` with their 0/1 `labels` are drawn on top, each marker
+    centred on its point rounded to the nearest pixel. `corner`, the (x, y) first click of a box being drawn, is
+    marked with a yellow cross.
     Line widths and marker sizes grow with the image. Inputs are never modified.
     Raises ValueError describing the first bad input.
     """
     rendered = _as_rgb_uint8(image).copy()
     height, width = rendered.shape[:2]
     mask_stack = _as_mask_stack(masks, height, width)
+    region_map = None if regions is None else _as_label_image(regions, height, width)
     point_xy, point_labels = (None, None) if points is None and labels is None else _as_points(points, labels)
     box_corners = None if box is None else _as_box(box)
     _check_alpha(alpha)
@@ -158,7 +166,7 @@ def overlay(
     marker_radius = max(4, round(min(height, width) / 80))
 
     # Each mask is drawn within its bounding box only: tumours usually cover a small part of the image.
-    mask_regions = []
+    mask_regions = [] if region_map is None else _label_regions(region_map)
     for index, inside in enumerate(mask_stack):
         window = _bounding_window(inside)
         if window is not None:
@@ -240,6 +248,18 @@ def _as_mask_stack(masks: np.ndarray | None, height: int, width: int) -> np.ndar
     return stack
 
 
+def _as_label_image(regions: np.ndarray, height: int, width: int) -> np.ndarray:
+    """`regions` as an HxW integer array of values 0-255 (as in a label PNG) matching the image size."""
+    labels = np.asarray(regions)
+    if labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"regions must be an integer label image, got dtype {labels.dtype}")
+    if labels.shape != (height, width):
+        raise ValueError(f"regions is {labels.shape} but the image is {height}x{width} (height x width)")
+    if labels.size and (labels.min() < 0 or labels.max() > 255):
+        raise ValueError(f"regions must be between 0 and 255, got {labels.min()} to {labels.max()}")
+    return labels
+
+
 def _as_points(points: np.ndarray | None, labels: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Nx2 float (x, y) points and N integer 0/1 labels, checked as every prompt is (`core.prompts`)."""
     xy, point_labels = checked_points(points, labels)
@@ -289,6 +309,22 @@ def _bounding_window(inside: np.ndarray) -> tuple[slice, slice] | None:
         return None
     cols = np.flatnonzero(inside.any(axis=0))
     return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+
+
+def _label_regions(labels: np.ndarray) -> list[tuple[tuple[slice, slice], np.ndarray, np.ndarray]]:
+    """(window, inside, colour) of each region of a label image, each within its bounding box."""
+    outer = _bounding_window(labels > 0)
+    if outer is None:
+        return []
+    cropped = labels[outer]
+    drawn = []
+    for value in range(1, int(cropped.max()) + 1):
+        window = _bounding_window(cropped == value)
+        if window is not None:
+            rows, cols = (slice(o.start + w.start, o.start + w.stop) for o, w in zip(outer, window))
+            colour = _hex_to_rgb(REGION_COLOURS[(value - 1) % len(REGION_COLOURS)])
+            drawn.append(((rows, cols), cropped[window] == value, colour))
+    return drawn
 
 
 def _blend_in_place(canvas: np.ndarray, inside: np.ndarray, colour: np.ndarray, alpha: float) -> None:

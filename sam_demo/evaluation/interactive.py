@@ -4,7 +4,8 @@ Each protocol starts from one interior click or the tight box (`core.prompt_kind
 `max_clicks` corrective clicks, each on the most interior pixel of the largest error region of the mask on
 display (`core.corrective_clicks`, deterministic), and decodes again with every prompt so far; with or without
 the previous prediction's low-res logits as mask prompt (the app's "mask feedback" setting). The image's
-embedding is computed once; every interaction is one decoder call.
+embedding is computed once; every interaction is one decoder call, and the first prompt's answer is the
+single-prompt evaluation's own (`evaluate.py` passes it in).
 
 Reported per protocol: Dice and IoU after each interaction (interaction 1 is the first prompt) with 95 %
 bootstrap intervals, and NoC@85 / NoC@90, the interactions needed to reach IoU 0.85 / 0.90 (an image that
@@ -19,7 +20,7 @@ import numpy as np
 
 from ..core.corrective_clicks import next_click
 from ..core.masks import dice, iou
-from ..core.predictor import SamPredictor
+from ..core.predictor import Prediction, SamPredictor
 from ..core.prompt_kinds import INTERIOR_POINT, TIGHT_BOX, PromptKind, wants_multimask
 from ..data.examples import TrainingExample
 from .click_metrics import bootstrap_ci, noc
@@ -34,6 +35,11 @@ class Protocol:
     start: PromptKind
     mask_feedback: bool  # the previous low-res logits go back in as a mask prompt
     label: str
+
+    @property
+    def name(self) -> str:
+        """Its name in the per-image rows' "protocol" column."""
+        return f"interactive_{self.key}"
 
 
 PROTOCOLS = (
@@ -51,74 +57,73 @@ PROTOCOLS = (
 
 @dataclass(frozen=True)
 class Interaction:
-    """The mask on display after one interaction, and how good it is."""
+    """The mask on display after one interaction, and how good it is (surface distances in original pixels)."""
 
     mask: np.ndarray  # (H, W) bool
     dice: float
     iou: float
     predicted_iou: float
+    hd95: float
+    nsd: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The decoder's answer to one prompt set, and what the app shows of it (the candidate with the highest
+    predicted IoU), scored against the ground truth."""
+
+    prediction: Prediction
+    shown: Interaction
+
+
+def answer(prediction: Prediction, target: np.ndarray) -> Answer:
+    mask = prediction.best
+    hd95, nsd = surface_scores(mask, target)
+    predicted_iou = float(prediction.iou_scores[prediction.best_index])
+    return Answer(prediction, Interaction(mask, dice(mask, target), iou(mask, target), predicted_iou, hd95, nsd))
 
 
 def click_session(
-    predictor: SamPredictor, example: TrainingExample, protocol: Protocol, max_clicks: int = DEFAULT_MAX_CLICKS
+    predictor: SamPredictor,
+    example: TrainingExample,
+    protocol: Protocol,
+    max_clicks: int = DEFAULT_MAX_CLICKS,
+    first: Answer | None = None,
 ) -> list[Interaction]:
     """1 + max_clicks interactions on one image. Once the mask is exact there is nothing to correct: the user
-    stops, and the remaining interactions keep that mask."""
+    stops, and the remaining interactions keep that mask. `first`: the answer to the protocol's first prompt,
+    when the caller already has it."""
     prompt = protocol.start.prompt(example.mask)
     points = [] if prompt.points is None else [tuple(point) for point in prompt.points]
     labels = [] if prompt.labels is None else [int(label) for label in prompt.labels]
     mask_input = None
     session: list[Interaction] = []
     while len(session) < 1 + max_clicks:
-        prediction = predictor.decode(
-            example.image,
-            points=np.array(points, np.float32) if points else None,
-            labels=np.array(labels, np.int32) if labels else None,
-            box=prompt.box,
-            mask_input=mask_input,
-            multimask_output=wants_multimask(len(points), prompt.box is not None),
-        )
-        shown = prediction.best_index  # what the app shows: the candidate with the highest predicted IoU
-        mask = prediction.masks[shown]
-        session.append(
-            Interaction(mask, dice(mask, example.mask), iou(mask, example.mask), float(prediction.iou_scores[shown]))
-        )
-        click = next_click(mask, example.mask)
+        if first is None or session:
+            prediction = predictor.decode(
+                example.image,
+                points=np.array(points, np.float32) if points else None,
+                labels=np.array(labels, np.int32) if labels else None,
+                box=prompt.box,
+                mask_input=mask_input,
+                multimask_output=wants_multimask(len(points), prompt.box is not None),
+            )
+            step = answer(prediction, example.mask)
+        else:
+            step = first
+        session.append(step.shown)
+        click = next_click(step.shown.mask, example.mask)
         if click is None:
             session += [session[-1]] * (1 + max_clicks - len(session))
             break
         points.append((click.x, click.y))
         labels.append(click.label)
-        mask_input = prediction.low_res_logits[shown] if protocol.mask_feedback else None
+        mask_input = step.prediction.low_res_logits[step.prediction.best_index] if protocol.mask_feedback else None
     return session
 
 
-def evaluate_interactive(
-    predictor: SamPredictor, examples: list[TrainingExample], max_clicks: int = DEFAULT_MAX_CLICKS
-) -> tuple[dict, list[dict]]:
-    """({protocol key: summary}, per-image rows) for every protocol of `PROTOCOLS`.
-
-    A row per image, protocol and interaction: image, class, protocol ("interactive_" + key), click, dice, iou,
-    hd95, nsd, predicted_iou.
-    """
-    summaries, rows = {}, []
-    for protocol in PROTOCOLS:
-        dice_by_image, iou_by_image = [], []
-        for example in examples:
-            session = click_session(predictor, example, protocol, max_clicks)
-            dice_by_image.append([step.dice for step in session])
-            iou_by_image.append([step.iou for step in session])
-            rows += [
-                per_image_row(example, f"interactive_{protocol.key}", click, step)
-                for click, step in enumerate(session, start=1)
-            ]
-        summaries[protocol.key] = _summary(protocol, max_clicks, np.array(dice_by_image), np.array(iou_by_image))
-    return summaries, rows
-
-
 def per_image_row(example: TrainingExample, protocol: str, click: int, step: Interaction) -> dict:
-    """One line of the per-image CSV; the surface distances in pixels of the original image (NSD at 2 px)."""
-    hd95, nsd = surface_scores(step.mask, example.mask)
+    """One line of the per-image CSV (see `evaluate.CSV_COLUMNS`)."""
     return {
         "image": example.name,
         "class": example.label or "",
@@ -126,10 +131,25 @@ def per_image_row(example: TrainingExample, protocol: str, click: int, step: Int
         "click": click,
         "dice": step.dice,
         "iou": step.iou,
-        "hd95": hd95,
-        "nsd": nsd,
+        "hd95": step.hd95,
+        "nsd": step.nsd,
         "predicted_iou": step.predicted_iou,
     }
+
+
+def session_rows(example: TrainingExample, protocol: Protocol, session: list[Interaction]) -> list[dict]:
+    return [per_image_row(example, protocol.name, click, step) for click, step in enumerate(session, start=1)]
+
+
+def summarise_interactive(rows: list[dict], max_clicks: int) -> dict:
+    """{protocol key: summary} from the per-image rows of every protocol (each image's rows in click order)."""
+    summaries = {}
+    for protocol in PROTOCOLS:
+        mine = [row for row in rows if row["protocol"] == protocol.name]
+        dice_by_image = np.array([row["dice"] for row in mine]).reshape(-1, 1 + max_clicks)
+        iou_by_image = np.array([row["iou"] for row in mine]).reshape(-1, 1 + max_clicks)
+        summaries[protocol.key] = _summary(protocol, max_clicks, dice_by_image, iou_by_image)
+    return summaries
 
 
 def _summary(protocol: Protocol, max_clicks: int, dice_by_image: np.ndarray, iou_by_image: np.ndarray) -> dict:

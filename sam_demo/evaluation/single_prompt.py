@@ -20,7 +20,7 @@ from ..core.masks import dice, iou
 from ..core.predictor import Prediction, SamPredictor
 from ..core.prompt_kinds import EVALUATION_KINDS, evaluation_kind
 from ..data.examples import TrainingExample
-from .interactive import Interaction, per_image_row
+from .interactive import Answer, answer
 
 PROMPT_TYPES = tuple(kind.key for kind in EVALUATION_KINDS)
 METRICS = ("dice", "iou", "hd95", "nsd")
@@ -40,6 +40,11 @@ def predict_with(predictor: SamPredictor, example: TrainingExample, prompt_type:
     return prediction.best, float(prediction.iou_scores[prediction.best_index])
 
 
+def single_prompt_answers(predictor: SamPredictor, example: TrainingExample) -> dict[str, Answer]:
+    """{prompt type: SAM's answer and the shown mask's scores} for one image."""
+    return {key: answer(prediction_for(predictor, example, key), example.mask) for key in PROMPT_TYPES}
+
+
 def picks_best_candidate(prediction: Prediction, target: np.ndarray) -> bool:
     """Whether the candidate the app shows (highest predicted IoU) is truly the best (highest real IoU)."""
     real = [iou(mask, target) for mask in prediction.masks]
@@ -50,47 +55,29 @@ def _summary(values: list[float]) -> dict[str, float]:
     return {"mean": float(np.mean(values)), "std": float(np.std(values))}
 
 
-def evaluate_single_prompts(predictor: SamPredictor, examples: list[TrainingExample]) -> tuple[dict, list[dict]]:
-    """({"prompts": {type: {n, dice, iou, hd95, nsd, per_class}}, "iou_calibration": {...}}, per-image rows).
-
-    HD95 and NSD (2-pixel tolerance) are in pixels of the original image. For the one-point prompt,
-    "best_candidate_picked" is the share of images where the shown candidate is truly the best of the three.
-    """
-    if not examples:
-        raise ValueError("nothing to evaluate: no example with a tumour mask")
+def summarise_single_prompts(rows: list[dict], picked_best: dict[str, list[bool]]) -> dict:
+    """{"prompts": {type: {n, dice, iou, hd95, nsd, per_class}}, "iou_calibration": {...}} from the per-image rows
+    of the single prompts; `picked_best[type]`: per image with several candidates, whether the shown one is truly
+    the best ("best_candidate_picked", the share of those images)."""
     results: dict = {"prompts": {}}
-    rows: list[dict] = []
-    predicted_ious, real_ious = [], []
     for prompt_type in PROMPT_TYPES:
-        scores: dict[str | None, dict[str, list[float]]] = defaultdict(lambda: {name: [] for name in METRICS})
-        picked_best = []
-        for example in examples:
-            prediction = prediction_for(predictor, example, prompt_type)
-            mask, predicted_iou = prediction.best, float(prediction.iou_scores[prediction.best_index])
-            step = Interaction(mask, dice(mask, example.mask), iou(mask, example.mask), predicted_iou)
-            row = per_image_row(example, prompt_type, 1, step)
-            rows.append(row)
-            for key in (None,) if example.label is None else (None, example.label):
-                for name in METRICS:
-                    scores[key][name].append(row[name])
-            if len(prediction.masks) > 1:
-                picked_best.append(picks_best_candidate(prediction, example.mask))
-            predicted_ious.append(predicted_iou)
-            real_ious.append(step.iou)
-        overall = scores.pop(None)
+        mine = [row for row in rows if row["protocol"] == prompt_type]
+        by_class = defaultdict(list)
+        for row in mine:
+            by_class[row["class"]].append(row)
         results["prompts"][prompt_type] = {
-            "n": len(overall["dice"]),
-            **{name: _summary(overall[name]) for name in METRICS},
-            "per_class": {
-                label: {"n": len(values["dice"]), **{name: _summary(values[name]) for name in METRICS}}
-                for label, values in sorted(scores.items())
-                if label is not None
-            },
+            **_scores(mine),
+            "per_class": {label: _scores(by_class[label]) for label in sorted(by_class) if label},
         }
-        if picked_best:
-            results["prompts"][prompt_type]["best_candidate_picked"] = float(np.mean(picked_best))
-    results["iou_calibration"] = iou_calibration(np.array(predicted_ious), np.array(real_ious))
-    return results, rows
+        if picked_best.get(prompt_type):
+            results["prompts"][prompt_type]["best_candidate_picked"] = float(np.mean(picked_best[prompt_type]))
+    predicted = np.array([row["predicted_iou"] for row in rows])
+    results["iou_calibration"] = iou_calibration(predicted, np.array([row["iou"] for row in rows]))
+    return results
+
+
+def _scores(rows: list[dict]) -> dict:
+    return {"n": len(rows), **{name: _summary([row[name] for row in rows]) for name in METRICS}}
 
 
 def mean_scores(predictor: SamPredictor, examples: list[TrainingExample], prompt_type: str = "box") -> dict[str, float]:

@@ -65,8 +65,7 @@ def _resolve_token(token: str | None) -> tuple[str | None, str]:
 
 
 def public_repo_notice(repo_id: str) -> str:
-    """One line, said before training, while stopping costs nothing: without --private, `create_repo` makes the repo
-    public. (An existing private repo stays private; the line is then too cautious, never too little.)"""
+    """One line, said before training while stopping costs nothing, when the repo is public (`is_public_repo`)."""
     return (
         f"The model will be pushed to {repo_id}, a public repo: anyone can download it, its model card and metrics. "
         "To keep it private, stop now (Ctrl-C) and add --private."
@@ -208,9 +207,14 @@ def _token_role(me: dict) -> str | None:
     return (auth.get("accessToken") or {}).get("role")
 
 
-def _check_still_private(api: HfApi, repo_id: str, token: str) -> None:
-    # create_repo(exist_ok=True) leaves an existing repo's visibility alone: a public repo would get the
-    # model although private was asked for.
+def is_public_repo(repo_id: str, *, token: str | None = None, api: HfApi | None = None) -> bool:
+    """Whether the existing repo `repo_id` (see `check_hub_access`) can be read by anyone. Without --private a new
+    repo is public, but an existing private one stays private: only a public one is announced as such."""
+    api = api if api is not None else HfApi()
+    return _is_private(api, repo_id, resolve_token(token)) is not True  # unknown counts as public: cautious
+
+
+def _is_private(api: HfApi, repo_id: str, token: str | None) -> bool | None:
     info = _hub_call(
         lambda: api.repo_info(repo_id, repo_type="model", token=token),
         f"Cannot read the settings of the Hub repo {repo_id}",
@@ -218,7 +222,13 @@ def _check_still_private(api: HfApi, repo_id: str, token: str) -> None:
         TOKEN_HELP,
         repo_id=repo_id,
     )
-    if getattr(info, "private", None) is False:
+    return getattr(info, "private", None)
+
+
+def _check_still_private(api: HfApi, repo_id: str, token: str) -> None:
+    # create_repo(exist_ok=True) leaves an existing repo's visibility alone: a public repo would get the
+    # model although private was asked for.
+    if _is_private(api, repo_id, token) is False:
         raise PublishError(
             f"The Hub repo {repo_id} already exists and is public, but a private repo was asked for. Make it "
             f"private at https://huggingface.co/{repo_id}/settings, or choose another repo id."

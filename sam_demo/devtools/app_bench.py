@@ -1,0 +1,528 @@
+"""Benchmarks of the served app as a browser sees it: the real `app.py` in a subprocess, driven by headless Chromium.
+
+    python -m sam_demo.bench browser --arch large [--clicks 20] [--image PATH] [--json]
+    python -m sam_demo.bench sessions --arch tiny [--sessions 20] [--clicks 10] [--image-size H W] [--json]
+
+Every latency is measured inside the page (performance.now()): from the click (or the file input's change event)
+to the moment the new canvas image is loaded and decoded, so Playwright's own round trips are not in it. The server
+runs with GRADIO_PROFILING=1, whose per-event traces split the server's part into queue wait, handler and
+Gradio's postprocessing (PNG encoding of the outputs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from playwright.async_api import Browser, Page, Playwright, async_playwright
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+from ..core.encoder_precision import resolve_encoder_precision
+from ..core.image_io import load_image
+from ..core.model import load_sam, save_sam
+from ..core.predictor import SamPredictor
+from ..core.prompt_kinds import wants_multimask
+from .bench import machine
+from .phantom import make_phantom
+from .random_models import sam_architecture
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository: app.py lives there
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+VIEWPORT = {"width": 1280, "height": 900}  # the whole canvas visible: lazy-loaded images load at once
+DEFAULT_IMAGE_SIZE = (480, 600)
+STARTUP_TIMEOUT_S = 600  # a random ViT-L takes a while to load and warm up on 2 cores
+UPLOAD_TIMEOUT_S = 600  # the first upload compiles the encoder (XLA); ViT-L then runs 30-100 s here
+CLICK_TIMEOUT_S = 120
+SERVER_PHASES = ("queue_wait", "fn_call", "postprocess", "total")
+
+# Installed in each page before anything is timed. A click on the canvas image (or a file chosen in a file input)
+# opens a measurement; the next `#canvas img` with a new src closes it once `img.decode()` resolves, i.e. when its
+# pixels are ready to paint. Resource timing adds when the event's queue/join request left and how long the PNG
+# fetch took. Error and warning toasts are recorded: a click that raises one failed.
+PROBE_JS = """() => {
+  if (window.__bench) return;
+  const bench = (window.__bench = { records: [], toasts: [], pending: null });
+  performance.setResourceTimingBufferSize(100000);
+  const canvasImage = () => document.querySelector('#canvas img');
+  const begin = (kind) => { bench.pending = { kind, t0: performance.now(), prev: canvasImage()?.src ?? null }; };
+  document.addEventListener('click', (e) => { if (e.target.closest('#canvas img')) begin('click'); }, true);
+  document.addEventListener('change', (e) => { if (e.target.matches('input[type=file]')) begin('upload'); }, true);
+  const finish = (p, img) => {
+    if (bench.pending !== p || img.src !== p.src) return;  // superseded by a newer image or event
+    p.t_decoded = performance.now();
+    const png = performance.getEntriesByName(p.src).filter((e) => e.startTime >= p.t0).pop();
+    if (png) {
+      Object.assign(p, { fetch_start: png.startTime, fetch_end: png.responseEnd, png_bytes: png.encodedBodySize });
+    }
+    const join = performance.getEntriesByType('resource')
+      .find((e) => e.name.includes('/queue/join') && e.startTime >= p.t0);
+    if (join) p.join_start = join.startTime;
+    bench.pending = null;
+    bench.records.push(p);
+  };
+  const seen = new WeakSet();
+  new MutationObserver(() => {
+    for (const toast of document.querySelectorAll('[data-testid="toast-body"]')) {
+      if (seen.has(toast)) continue;
+      seen.add(toast);
+      const bad = toast.classList.contains('error') || toast.classList.contains('warning');
+      bench.toasts.push({ t: performance.now(), bad, text: toast.innerText.replace(/\s+/g, ' ').trim().slice(0, 200) });
+    }
+    const p = bench.pending, img = canvasImage();
+    if (!p || !img || img.src === p.prev || img.src === p.src) return;
+    Object.assign(p, { src: img.src, t_src: performance.now() });
+    img.decode().then(() => finish(p, img), () => {});  // rejected when replaced mid-decode: the newer one counts
+  }).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['src'] });
+}"""
+
+# Where image pixel (x, y) is drawn on screen (the canvas shows the image with object-fit: contain).
+PIXEL_JS = """([x, y]) => {
+  const img = document.querySelector('#canvas img');
+  img.scrollIntoView({ block: 'nearest' });
+  const r = img.getBoundingClientRect();
+  const scale = Math.min(r.width / img.naturalWidth, r.height / img.naturalHeight);
+  return [r.left + (r.width - img.naturalWidth * scale) / 2 + (x + 0.5) * scale,
+          r.top + (r.height - img.naturalHeight * scale) / 2 + (y + 0.5) * scale];
+}"""
+
+# No progress overlay on the canvas: a click on it would land on the overlay, and users wait for it to go.
+IDLE_JS = """() => {
+  const tracker = document.querySelector('#canvas [data-testid="status-tracker"]');
+  return !tracker || tracker.classList.contains('hide');
+}"""
+COUNTS_JS = "() => [window.__bench.records.length, window.__bench.toasts.length]"
+DONE_JS = "([r, t]) => window.__bench.records.length > r || window.__bench.toasts.slice(t).some((x) => x.bad)"
+OUTCOME_JS = (
+    "([r, t]) => [window.__bench.records[r] ?? null, window.__bench.toasts.slice(t).find((x) => x.bad) ?? null]"
+)
+
+
+def chromium_path() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        raise SystemExit("Debian's chromium is not installed (apt-get install chromium); no browser is downloaded.")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# ------------------------------------------------------------------------------------------------ the server
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen
+    url: str
+    log: Path
+
+    def memory_mb(self, field: str = "VmRSS") -> float:
+        """VmRSS (now) or VmHWM (peak) of the server process."""
+        with open(f"/proc/{self.process.pid}/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith(field + ":")) / 1024
+
+    def cpu_s(self) -> float:
+        """User + system CPU seconds the server process has used (all its threads)."""
+        return process_stats()[self.process.pid][1]
+
+    def traces(self) -> list[dict]:
+        with urllib.request.urlopen(f"{self.url}/gradio_api/profiling/traces", timeout=30) as response:
+            return json.load(response)
+
+    def clear_traces(self) -> None:
+        request = urllib.request.Request(f"{self.url}/gradio_api/profiling/clear", method="POST")
+        urllib.request.urlopen(request, timeout=30).close()
+
+
+def process_stats() -> dict[int, tuple[int, float]]:
+    """Parent pid and CPU seconds (user + system) of every live process."""
+    stats = {}
+    for path in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = path.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        stats[int(path.parent.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+    return stats
+
+
+def browser_cpu_s(server: Server) -> float:
+    """CPU seconds of this process's descendants except the server: Playwright's driver and Chromium. On one
+    small machine the simulated users compete with the server for the cores; this shows how much they took."""
+    stats = process_stats()
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _) in stats.items():
+        children.setdefault(parent, []).append(pid)
+    total, todo = 0.0, [pid for pid in children.get(os.getpid(), []) if pid != server.process.pid]
+    while todo:
+        pid = todo.pop()
+        total += stats[pid][1]
+        todo.extend(children.get(pid, []))
+    return total
+
+
+def save_random_model(arch: str, folder: Path) -> None:
+    """A random SAM of `arch` saved as train.py saves one; the in-memory copy is freed on return."""
+    model, processor = sam_architecture(arch)
+    save_sam(model, processor, folder)
+    del model
+    gc.collect()
+
+
+@contextmanager
+def served_app(model_folder: Path, workdir: Path) -> Iterator[Server]:
+    """`python app.py` on a free loopback port until the block ends, then SIGTERM (the app's clean exit)."""
+    port = free_port()
+    scratch = workdir / "server-tmp"  # Gradio's cache and the app's downloads: removed with `workdir`
+    scratch.mkdir()
+    env = {
+        **os.environ,
+        "GRADIO_PROFILING": "1",  # per-event server traces at /gradio_api/profiling/traces
+        "GRADIO_TEMP_DIR": str(scratch),
+        "TMPDIR": str(scratch),
+        "HF_HUB_OFFLINE": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
+    log = workdir / "app.log"
+    command = [sys.executable, "app.py", "--model", str(model_folder), "--port", str(port), "--host", "127.0.0.1"]
+    with log.open("w") as output:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+    server = Server(process, f"http://127.0.0.1:{port}", log)
+    try:
+        wait_until_serving(server)
+        yield server
+    finally:
+        stop(process)
+
+
+def wait_until_serving(server: Server) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline and server.process.poll() is None:
+        try:
+            with urllib.request.urlopen(f"{server.url}/config", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"app.py did not start serving:\n{server.log.read_text()[-3000:]}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def server_phases(traces: list[dict]) -> dict:
+    """Median milliseconds per event handler and phase, from Gradio's profiling traces."""
+    by_fn: dict[str, list[dict]] = {}
+    for trace in traces:
+        if trace["fn_name"] != "gradio_file_upload":  # the upload request itself: no phases recorded
+            by_fn.setdefault(trace["fn_name"], []).append(trace)
+    return {
+        f"server_{fn}_{phase}_ms": round(statistics.median(t[f"{phase}_ms"] for t in group), 1)
+        for fn, group in sorted(by_fn.items())
+        for phase in SERVER_PHASES
+    }
+
+
+# ------------------------------------------------------------------------------------------- images, prompts
+
+
+def phantom_file(folder: Path, size: tuple[int, int], variant: int, base: np.ndarray | None = None) -> Path:
+    """A phantom PNG; variants are shifted copies of one phantom (different pixels, so separate embeddings),
+    since drawing a 12 MP phantom takes some 20 s."""
+    image = make_phantom(0, size=size)[0] if base is None else base
+    path = folder / f"phantom_{variant}.png"
+    Image.fromarray(np.roll(image, 17 * variant, axis=1)).save(path)
+    return path
+
+
+def click_points(height: int, width: int, count: int) -> list[tuple[int, int]]:
+    """`count` distinct image pixels spread over the image's centre (an R2 low-discrepancy sequence): each click
+    adds a new marker, so every click changes the canvas."""
+    g = 1.32471795724474602596  # the plastic number
+    points = []
+    for i in range(1, count + 1):
+        u, v = (i / g) % 1.0, (i / g**2) % 1.0
+        points.append((int(width * (0.2 + 0.6 * u)), int(height * (0.2 + 0.6 * v))))
+    return points
+
+
+def measure_predictor(model_folder: Path, warm_up: Path, image: Path, points: list[tuple[int, int]]) -> dict:
+    """The same clicks decoded by a SamPredictor in this process, loaded as app.py loads it; freed on return."""
+    precision = resolve_encoder_precision("auto")
+    model, processor = load_sam(model_folder, mixed_precision=None if precision == "float32" else precision)
+    predictor = SamPredictor(model, processor, cache_size=2, encoder_precision=precision)
+    predictor.warm_up()
+    predictor.encode(load_image(warm_up))  # compiles the encoder, as the app's untimed first upload does
+    pixels = load_image(image)
+    start = time.perf_counter()
+    encoded = predictor.encode(pixels)
+    encoder_s = time.perf_counter() - start
+    click_ms = []
+    for count in range(1, len(points) + 1):  # the app's clicks accumulate, with its rule for candidate masks
+        start = time.perf_counter()
+        predictor.decode(
+            encoded, points=points[:count], labels=[1] * count, multimask_output=wants_multimask(count, False)
+        )
+        click_ms.append((time.perf_counter() - start) * 1000)
+    return {
+        "encoder_path": predictor.encoder_path,
+        "encoder_s": round(encoder_s, 2),
+        "predictor_click_ms": round(statistics.median(click_ms), 1),
+    }
+
+
+# ------------------------------------------------------------------------------------------ the browser side
+
+
+@dataclass
+class LoadRun:
+    """What a load run has measured so far: kept when the global timeout stops it midway."""
+
+    uploads: list[dict] = field(default_factory=list)
+    clicks: list[dict] = field(default_factory=list)
+    open_pages_s: float | None = None
+    started: float | None = None  # time.monotonic() when the sessions started
+    server_cpu_at_start: float | None = None
+    browser_cpu_at_start: float | None = None
+
+
+async def open_page(browser: Browser, url: str) -> Page:
+    """A new tab in its own context (own cookies, own Gradio session), with the probe installed."""
+    context = await browser.new_context(viewport=VIEWPORT)
+    page = await context.new_page()
+    await page.goto(url, timeout=120_000)
+    await page.wait_for_selector("#canvas", timeout=120_000)
+    await page.evaluate(PROBE_JS)
+    return page
+
+
+async def outcome(page: Page, before: list[int], timeout_s: float) -> dict:
+    """The measurement opened since `before` (record and toast counts): its timings, or why it failed."""
+    try:
+        await page.wait_for_function(DONE_JS, arg=before, timeout=timeout_s * 1000, polling=50)
+    except PlaywrightTimeout:
+        await page.evaluate("() => { window.__bench.pending = null; }")
+        return {"ok": False, "reason": "timeout: the canvas never updated"}
+    record, toast = await page.evaluate(OUTCOME_JS, before)
+    if toast is not None:
+        await page.evaluate("() => { window.__bench.pending = null; }")
+        return {"ok": False, "reason": f"toast: {toast['text']}"}
+    return {"ok": True, **record}
+
+
+async def upload(page: Page, path: Path, timeout_s: float = UPLOAD_TIMEOUT_S) -> dict:
+    before = await page.evaluate(COUNTS_JS)
+    # The image upload is the page's first file input (the ground-truth mask's comes later).
+    await page.locator("input[type=file]").first.set_input_files(str(path))
+    return await outcome(page, before, timeout_s)
+
+
+async def click(page: Page, point: tuple[int, int], timeout_s: float = CLICK_TIMEOUT_S) -> dict:
+    try:
+        await page.wait_for_function(IDLE_JS, timeout=timeout_s * 1000, polling=50)
+    except PlaywrightTimeout:
+        return {"ok": False, "reason": "timeout: the canvas stayed busy"}
+    before = await page.evaluate(COUNTS_JS)
+    x, y = await page.evaluate(PIXEL_JS, list(point))
+    await page.mouse.click(x, y)  # a real mouse event: Gradio's select handler sees what a user's click gives
+    return await outcome(page, before, timeout_s)
+
+
+async def run_session(page: Page, image: Path, points: list, run: LoadRun) -> None:
+    """One user on an open tab: upload, then click each point in turn."""
+    done = 0
+    try:
+        run.uploads.append(await upload(page, image))
+        if not run.uploads[-1]["ok"]:
+            raise RuntimeError(run.uploads[-1]["reason"])
+        for point in points:
+            run.clicks.append(await click(page, point))
+            done += 1
+    except (PlaywrightError, RuntimeError) as error:
+        reason = f"session error: {str(error).splitlines()[0]}"
+        run.clicks.extend({"ok": False, "reason": reason} for _ in points[done:])
+
+
+async def launch_browser(playwright: Playwright) -> Browser:
+    return await playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+
+
+async def warm_up_server(browser: Browser, url: str, image: Path) -> dict:
+    """One untimed upload: the server's first encoder call compiles it (XLA), which no later user waits for."""
+    page = await open_page(browser, url)
+    result = await upload(page, image)
+    await page.context.close()
+    return result
+
+
+# ----------------------------------------------------------------------------------------------- summaries
+
+
+def percentile(values: list[float], q: float) -> float:
+    return round(float(np.percentile(values, q)), 1)
+
+
+def click_summary(clicks: list[dict]) -> dict:
+    """Latency percentiles over the clicks that updated the canvas, and where the time went (medians)."""
+    ok = [c for c in clicks if c["ok"]]
+    if not ok:
+        return {}
+    total = [c["t_decoded"] - c["t0"] for c in ok]
+    summary = {"click_to_canvas_ms": percentile(total, 50), "click_to_canvas_p95_ms": percentile(total, 95)}
+    with_join = [c for c in ok if "join_start" in c]
+    if with_join:
+        summary["click_to_request_ms"] = percentile([c["join_start"] - c["t0"] for c in with_join], 50)
+        summary["request_to_new_src_ms"] = percentile([c["t_src"] - c["join_start"] for c in with_join], 50)
+    summary["new_src_to_decoded_ms"] = percentile([c["t_decoded"] - c["t_src"] for c in ok], 50)
+    fetched = [c for c in ok if "fetch_start" in c]
+    if fetched:
+        summary["png_fetch_ms"] = percentile([c["fetch_end"] - c["fetch_start"] for c in fetched], 50)
+        summary["png_kb"] = round(statistics.median(c["png_bytes"] for c in fetched) / 1024)
+    return summary
+
+
+def failures(uploads: list[dict], clicks: list[dict]) -> dict:
+    """Counts of failed uploads and clicks (a timeout, an error or warning toast), and their reasons."""
+    failed_uploads = [o["reason"] for o in uploads if not o["ok"]]
+    failed_clicks = [o["reason"] for o in clicks if not o["ok"]]
+    reasons = Counter(failed_uploads + failed_clicks)
+    counts = {"failed_uploads": len(failed_uploads), "failed_clicks": len(failed_clicks)}
+    return {**counts, **({"failure_reasons": dict(reasons)} if reasons else {})}
+
+
+def seconds(outcome: dict) -> float | None:
+    return round((outcome["t_decoded"] - outcome["t0"]) / 1000, 2) if outcome["ok"] else None
+
+
+# -------------------------------------------------------------------------------------------- the commands
+
+
+def bench_browser(arch: str, clicks: int, image_path: Path | None = None) -> dict:
+    """One user in one tab: upload, then `clicks` clicks; beside the same decodes in this process."""
+    with tempfile.TemporaryDirectory(prefix="sam-app-bench-") as tmp:
+        workdir = Path(tmp)
+        model_folder = workdir / "model"
+        save_random_model(arch, model_folder)
+        image = image_path or phantom_file(workdir, DEFAULT_IMAGE_SIZE, 0)
+        height, width = load_image(image).shape[:2]
+        warm_up = phantom_file(workdir, (height, width), 1)
+        points = click_points(height, width, clicks)
+        # Before the server starts: both would contend for the same cores.
+        predictor = measure_predictor(model_folder, warm_up, image, points)
+        gc.collect()
+        with served_app(model_folder, workdir) as server:
+            browser_result = asyncio.run(_one_user(server, warm_up, image, points))
+            result = {"arch": arch, "image_size": [height, width], "clicks": clicks, **predictor, **browser_result}
+            result.update(server_phases(server.traces()))
+            result["server_rss_mb"] = round(server.memory_mb())
+    if "click_to_canvas_ms" in result:
+        result["app_overhead_ms"] = round(result["click_to_canvas_ms"] - result["predictor_click_ms"], 1)
+    result["load_average_1min"] = round(os.getloadavg()[0], 1)  # other jobs on the machine skew every number
+    result["machine"] = machine()
+    return result
+
+
+async def _one_user(server: Server, warm_up: Path, image: Path, points: list) -> dict:
+    async with async_playwright() as playwright:
+        browser = await launch_browser(playwright)
+        # In a tab of its own: Gradio fires a second upload event when a tab replaces its image.
+        first = await warm_up_server(browser, server.url, warm_up)
+        server.clear_traces()  # the traces of the timed part only
+        page = await open_page(browser, server.url)
+        uploaded = await upload(page, image)
+        outcomes = [await click(page, point) for point in points] if uploaded["ok"] else []
+        await browser.close()
+    return {
+        "first_upload_to_canvas_s": seconds(first),  # includes the encoder's compilation
+        "upload_to_canvas_s": seconds(uploaded),
+        **click_summary(outcomes),
+        **failures([first, uploaded], outcomes),
+    }
+
+
+def bench_sessions(arch: str, sessions: int, clicks: int, image_size: tuple[int, int], timeout_s: float) -> dict:
+    """`sessions` tabs at once, each uploading its own image and clicking `clicks` times without pause."""
+    with tempfile.TemporaryDirectory(prefix="sam-app-bench-") as tmp:
+        workdir = Path(tmp)
+        model_folder = workdir / "model"
+        save_random_model(arch, model_folder)
+        base = make_phantom(0, size=image_size)[0]
+        images = [phantom_file(workdir, image_size, index, base) for index in range(sessions + 1)]
+        points = click_points(*image_size, clicks)
+        with served_app(model_folder, workdir) as server:
+            result = asyncio.run(_many_users(server, images, points, timeout_s))
+            result.update(server_phases(server.traces()))
+            result["server_peak_rss_mb"] = round(server.memory_mb("VmHWM"))
+    head = {"arch": arch, "sessions": sessions, "clicks": clicks, "image_size": list(image_size)}
+    return {**head, **result, "load_average_1min": round(os.getloadavg()[0], 1), "machine": machine()}
+
+
+async def _many_users(server: Server, images: list[Path], points: list, timeout_s: float) -> dict:
+    run = LoadRun()
+    async with async_playwright() as playwright:
+        browser = await launch_browser(playwright)
+        warm = await warm_up_server(browser, server.url, images[-1])
+        server.clear_traces()
+        rss_before = server.memory_mb()
+        try:
+            await asyncio.wait_for(_open_then_run(browser, server, images[:-1], points, run), timeout_s)
+            timed_out = False
+        except asyncio.TimeoutError:
+            timed_out = True
+        ended, rss_after = time.monotonic(), server.memory_mb()
+        server_cpu, browser_cpu = server.cpu_s(), browser_cpu_s(server)
+        await browser.close()
+    upload_s = [seconds(u) for u in run.uploads if u["ok"]]
+    return {
+        "clicks_done": len(run.clicks),
+        **click_summary(run.clicks),
+        **failures([warm, *run.uploads], run.clicks),
+        **({"upload_to_canvas_s": round(statistics.median(upload_s), 2)} if upload_s else {}),
+        "open_pages_s": None if run.open_pages_s is None else round(run.open_pages_s, 1),
+        # None when the timeout came before every tab was open
+        "wall_s": None if run.started is None else round(ended - run.started, 1),
+        "server_cpu_s": None if run.started is None else round(server_cpu - run.server_cpu_at_start, 1),
+        "browser_cpu_s": None if run.started is None else round(browser_cpu - run.browser_cpu_at_start, 1),
+        "server_rss_before_mb": round(rss_before),
+        "server_rss_after_mb": round(rss_after),
+        "timed_out": timed_out,
+    }
+
+
+async def _open_then_run(browser: Browser, server: Server, images: list[Path], points: list, run: LoadRun) -> None:
+    start = time.monotonic()
+    # One tab after another: 20 tabs parsing Gradio's bundle at once starve 2 cores until page loads time out;
+    # and a user clicks on a page that has finished loading.
+    pages = [await open_page(browser, server.url) for _ in images]
+    run.open_pages_s, run.started = time.monotonic() - start, time.monotonic()
+    run.server_cpu_at_start, run.browser_cpu_at_start = server.cpu_s(), browser_cpu_s(server)
+    await asyncio.gather(*(run_session(page, image, points, run) for page, image in zip(pages, images)))

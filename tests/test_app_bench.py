@@ -1,0 +1,49 @@
+"""The served-app benchmarks run end to end on the tiny model (numbers are not checked, only that they exist)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+if not os.environ.get("CI"):  # as test_browser.py: under CI a missing browser stack must fail, not skip
+    pytest.importorskip("playwright")
+    if (shutil.which("chromium") or shutil.which("chromium-browser")) is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+
+def bench(*args: str) -> dict:
+    command = [sys.executable, "-m", "sam_demo.bench", *args, "--json"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def assert_positive(result: dict, *keys: str) -> None:
+    for key in keys:
+        assert result[key] > 0, (key, result)
+
+
+def test_browser_benchmark():
+    result = bench("browser", "--arch", "tiny", "--clicks", "3")
+    assert result["failed_clicks"] == result["failed_uploads"] == 0, result.get("failure_reasons")
+    assert_positive(
+        result, "upload_to_canvas_s", "click_to_canvas_ms", "click_to_canvas_p95_ms", "predictor_click_ms", "encoder_s"
+    )
+    assert {"app_overhead_ms", "encoder_path", "machine"} <= result.keys()
+    assert any(key.startswith("server_") and key.endswith("_total_ms") for key in result)  # Gradio's traces
+
+
+def test_sessions_benchmark():
+    result = bench("sessions", "--arch", "tiny", "--sessions", "2", "--clicks", "2")
+    assert result["failed_clicks"] == result["failed_uploads"] == 0, result.get("failure_reasons")
+    assert result["clicks_done"] == 4 and not result["timed_out"]
+    assert_positive(
+        result, "click_to_canvas_ms", "click_to_canvas_p95_ms", "server_rss_before_mb", "server_rss_after_mb"
+    )
+    assert "machine" in result
