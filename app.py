@@ -17,7 +17,7 @@ import sys
 
 import gradio as gr
 
-from sam_demo.app.ui import build_demo, configure_queue, launch
+from sam_demo.app.ui import build_demo, configure_queue, example_images, launch
 from sam_demo.core.encoder_precision import PRECISIONS, resolve_encoder_precision
 from sam_demo.core.model import DEFAULT_MODEL_ID, ModelLoadError, load_sam
 from sam_demo.core.predictor import SamPredictor
@@ -30,8 +30,9 @@ def create_demo(
     embedding_cache_dir: str | None = None,
     embedding_cache_gb: float = 2.0,
     encoder_precision: str = "auto",
-):
-    """Load the model (or exit with one clear message) and build the page."""
+) -> gr.Blocks:
+    """Load the model (or exit with one clear message), compile it and build the page; the examples are encoded
+    in the background meanwhile."""
     try:
         precision = resolve_encoder_precision(encoder_precision)  # before loading: it decides how the model is built
         model, processor = load_sam(model_name, mixed_precision=None if precision == "float32" else precision)
@@ -46,8 +47,13 @@ def create_demo(
         encoder_precision=precision,
     )
     print(f"Vision encoder: {predictor.encoder_path} (--encoder-precision {encoder_precision})", file=sys.stderr)
-    predictor.warm_up()
-    return configure_queue(build_demo(predictor, model_name))
+    # Compile the encoder on the first example before serving, so that no user pays for the compilation, and
+    # encode the other examples in the background: a click on any of them is then answered at once.
+    examples = example_images()
+    predictor.warm_up(examples[0] if examples else None)
+    demo = configure_queue(build_demo(predictor, model_name))
+    predictor.encode_in_background(examples[1:])
+    return demo
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -26,6 +26,7 @@ from sam_demo.core.model import DEFAULT_MODEL_ID, MIXED_PRECISION, ModelLoadErro
 from sam_demo.data.errors import DatasetError
 from sam_demo.publishing.hub import PublishError, check_hub_access, is_public_repo, public_repo_notice, push_folder
 from sam_demo.training.checkpoints import CheckpointError, has_checkpoint, saved_settings
+from sam_demo.training.memory import InsufficientMemoryError, check_encoder_training_memory
 from sam_demo.training.run import RunConfig, check_output_dir, evaluate_only, run
 
 
@@ -96,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="fine-tune the vision encoder too (runs it in every step: needs a GPU and far more memory)",
     )
     parser.add_argument(
+        "--gradient-checkpointing",
+        action="store_true",
+        help="with --train-vision-encoder: recompute each ViT block in the backward pass instead of keeping its "
+        "activations (ViT-B on CPU: about 3 GB per image instead of 12, for a longer step)",
+    )
+    parser.add_argument(
         "--mixed-precision",
         choices=sorted(MIXED_PRECISION),
         default=None,
@@ -136,6 +143,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("point_share", "mask_prompt_share"):
         if not 0.0 <= getattr(args, name) <= 1.0:
             parser.error(f"--{name.replace('_', '-')} must be between 0 and 1")
+    if args.gradient_checkpointing and not (args.train_vision_encoder or args.resume):
+        parser.error("--gradient-checkpointing goes with --train-vision-encoder")
     if args.resume and (args.evaluate_only or args.push_only):
         parser.error("--resume continues a training run; it does not go with --evaluate-only or --push-only")
     args.given = _given_flags(argv)
@@ -166,6 +175,8 @@ def main(argv: list[str] | None = None) -> dict | None:
             return evaluate_only(config, args.base_model)
         if not args.resume:
             check_output_dir(config.output_dir, args.overwrite_output_dir)
+        if config.train_vision_encoder:  # minutes before the first step would run out of memory
+            check_encoder_training_memory(config.model, config.batch_size, config.gradient_checkpointing)
         if repo_id and not args.private and is_public_repo(repo_id):  # said while stopping costs nothing
             print(public_repo_notice(repo_id))
         metrics = run(config, resume=args.resume)
@@ -173,14 +184,23 @@ def main(argv: list[str] | None = None) -> dict | None:
             pushed = push_folder(config.output_dir, repo_id, private=args.private, include_examples=args.push_examples)
             print(f"pushed to {pushed}")
         return metrics
-    except (DatasetError, ModelLoadError, FileExistsError, PublishError, CheckpointError) as error:
+    except (
+        DatasetError,
+        ModelLoadError,
+        FileExistsError,
+        PublishError,
+        CheckpointError,
+        InsufficientMemoryError,
+    ) as error:
         sys.exit(f"train.py: {error}")
     except KeyboardInterrupt:
         sys.exit(f"train.py: interrupted. {_how_to_continue(args)}")
     except tf.errors.ResourceExhaustedError:
         sys.exit(
-            "train.py: out of memory. Use a smaller --batch-size, leave out --train-vision-encoder (it keeps the "
-            f"encoder's activations for every image of a step), or a machine with more memory. {_how_to_continue(args)}"
+            "train.py: out of memory. Use a smaller --batch-size, --gradient-checkpointing, or no "
+            "--train-vision-encoder (it keeps the encoder's activations for every image of a step), or a machine "
+            "with more memory. "
+            f"{_how_to_continue(args)}"
         )
     except OSError as error:  # an output folder that is not writable, a full disk, a file that vanished
         where = f" ({error.filename})" if error.filename else ""

@@ -96,15 +96,13 @@ def client(app_url, tmp_path_factory):
 
 def test_upload_through_the_api(client):
     example = example_images()[1]
-    canvas, candidates, summary, mask_file, union_file, overlay_file = client.predict(
-        handle_file(example), api_name="/load_image"
-    )
+    # The canvas and candidates; the summary and downloads follow in a chained step of the page's own.
+    canvas, candidates = client.predict(handle_file(example), api_name="/load_image")
     shown = np.asarray(Image.open(canvas).convert("RGB"))
     assert shown.shape == np.asarray(Image.open(example).convert("RGB")).shape
-    assert "Click on the tumour" in summary
-    assert mask_file is None and union_file is None and overlay_file is None
-    cleared = client.predict(api_name="/clear")
-    assert "Click on the tumour" in cleared[2]
+    assert candidates is None or candidates == []
+    cleared_canvas, _ = client.predict(api_name="/clear")
+    assert Path(cleared_canvas).is_file()
 
 
 def test_bad_upload_is_reported_and_the_server_keeps_serving(client, tmp_path, capfd):

@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from sam_demo.app import ui
 from sam_demo.app.ui import example_images
+from sam_demo.app.uploads import read_upload
 from sam_demo.core.image_io import load_image
 from sam_demo.drawing.viz import BOX, POSITIVE, overlay
 
@@ -47,7 +49,7 @@ def browser():
 
 
 def canvas_image(page) -> np.ndarray:
-    """The overlay the page displays, as the exact PNG pixels the server sent."""
+    """The overlay the page displays, as the pixels of the JPEG the server sent."""
     source = page.locator("#canvas img").get_attribute("src")
     if source.startswith("data:"):
         data = base64.b64decode(source.split(",", 1)[1])
@@ -77,11 +79,22 @@ def wait_for_new_canvas(page, previous: str | None) -> None:
     )
 
 
+def assert_shows(shown: np.ndarray, expected: np.ndarray) -> None:
+    """The canvas is a high-quality JPEG of `expected`: the same size, within a few levels on average."""
+    assert shown.shape == expected.shape
+    assert np.abs(shown.astype(int) - expected).mean() <= 4
+
+
+def wait_for_summary(page, text: str) -> None:
+    """The summary follows the canvas (a chained step): wait for it to say `text`."""
+    page.wait_for_function("t => document.querySelector('#summary')?.innerText.includes(t)", arg=text, timeout=30_000)
+
+
 def marker_centre(rendered: np.ndarray, colour: str, near: tuple[float, float], window: int = 30):
     """Centroid of the pixels painted in `colour` around `near`."""
     x0, y0 = int(near[0]) - window, int(near[1]) - window
     patch = rendered[max(y0, 0) : y0 + 2 * window, max(x0, 0) : x0 + 2 * window].astype(int)
-    ys, xs = np.nonzero(np.abs(patch - hex_rgb(colour)).sum(axis=2) < 12)
+    ys, xs = np.nonzero(np.abs(patch - hex_rgb(colour)).sum(axis=2) < 40)
     assert len(xs), f"no {colour} marker near {near}"
     return xs.mean() + max(x0, 0), ys.mean() + max(y0, 0)
 
@@ -110,9 +123,9 @@ def test_point_and_box_prompts_in_a_real_browser(browser, served_app, predictor,
     clicked = (round(centre[0]), round(centre[1]))
     predictor.set_image(image)
     expected = predictor.predict(points=[clicked], labels=[1])
-    assert np.array_equal(shown, overlay(image, expected.best, points=np.array([clicked]), labels=np.array([1])))
+    assert_shows(shown, overlay(image, expected.best, points=np.array([clicked]), labels=np.array([1])))
     assert page.locator("#candidates img").count() == 3
-    assert "Predicted IoU" in page.locator("#summary").inner_text()
+    wait_for_summary(page, "Predicted IoU")
 
     # A box by two clicks, on top of the point: one mask, the box drawn at the clicked corners.
     page.get_by_label("Box (click two corners)").check()
@@ -124,7 +137,7 @@ def test_point_and_box_prompts_in_a_real_browser(browser, served_app, predictor,
     wait_for_new_canvas(page, before)
     page.wait_for_function("() => document.querySelectorAll('#candidates img').length === 1", timeout=30_000)
     shown = canvas_image(page)
-    yellow = np.abs(shown.astype(int) - hex_rgb(BOX)).sum(axis=2) < 12
+    yellow = np.abs(shown.astype(int) - hex_rgb(BOX)).sum(axis=2) < 40
     rows, cols = np.nonzero(yellow)
     assert abs(cols.min() - 60) <= 1 and abs(rows.min() - 120) <= 1
     assert abs(cols.max() - 331) <= 1 and abs(rows.max() - 421) <= 1
@@ -135,7 +148,7 @@ def test_point_and_box_prompts_in_a_real_browser(browser, served_app, predictor,
     other.wait_for_selector("text=Research demo, not for clinical use", timeout=60_000)
     other.locator("[data-testid='example'], .gallery-item, button.gallery-item").nth(1).click()
     wait_for_new_canvas(other, None)
-    assert np.array_equal(canvas_image(other), image)  # no markers, no mask
+    assert_shows(canvas_image(other), image)  # no markers, no mask
     other.close()
 
     screenshot = tmp_path / "app.png"
@@ -183,8 +196,8 @@ def test_on_a_phone_the_image_to_click_follows_the_upload(browser, served_app, p
     expected = overlay(
         image, second_mask, points=np.array([second]), labels=np.array([1]), regions=first_mask.astype(np.uint8)
     )
-    assert np.array_equal(canvas_image(page), expected)
-    assert "Lesion 1:" in page.locator("#summary").inner_text()
+    assert_shows(canvas_image(page), expected)
+    wait_for_summary(page, "Lesion 1:")
     page.close()
 
 
@@ -198,3 +211,26 @@ def click_and_find_marker(page, target: tuple[float, float]) -> tuple[int, int]:
     centre = marker_centre(canvas_image(page), POSITIVE, target)
     assert abs(centre[0] - target[0]) <= 1.0 and abs(centre[1] - target[1]) <= 1.0
     return round(centre[0]), round(centre[1])
+
+
+def test_a_replaced_image_is_read_once_and_a_click_after_it_is_kept(browser, served_app, monkeypatch):
+    # Gradio reports a tab's replaced image twice (the second time about when the first is shown): the second
+    # report must neither process the image again nor reset the clicks made since.
+    reads = []
+    monkeypatch.setattr(ui, "read_upload", lambda path: reads.append(path) or read_upload(path))
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(served_app)
+    page.wait_for_selector("text=Research demo, not for clinical use", timeout=60_000)
+    upload = page.locator("input[type=file]").first  # the image's (the ground-truth mask's comes later)
+    upload.set_input_files(example_images()[1])
+    wait_for_new_canvas(page, None)
+    before = page.locator("#canvas img").get_attribute("src")
+    upload.set_input_files(example_images()[0])
+    wait_for_new_canvas(page, before)
+    click_image_pixel(page, 150.0, 230.0)
+    wait_for_summary(page, "Predicted IoU")
+    page.wait_for_timeout(1500)  # time for any late upload event to arrive
+    assert len(reads) == 2  # once per image
+    assert "Predicted IoU" in page.locator("#summary").inner_text()
+    assert page.locator("#candidates img").count() == 3
+    page.close()

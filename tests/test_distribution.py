@@ -73,6 +73,8 @@ def test_two_workers_train_together_and_the_chief_writes(tiny_checkpoint, phanto
             "2",
             "--max-clicks",
             "1",
+            "--interactive-rounds",  # one round: the K-round step is not what this checks, and it traces slowly
+            "1",
         ]
         output = tmp_path / f"worker{index}"
         workers.append(python("train.py", *args, "--output-dir", str(output), env={"TF_CONFIG": config}))

@@ -1,6 +1,10 @@
 """SamPredictor on a tiny random SAM loaded from disk: shapes, equivalence with transformers, cache, retracing."""
 
+import contextlib
+import logging
 import threading
+import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -10,7 +14,7 @@ from PIL import Image
 
 from sam_demo.core.embedding_cache import EmbeddingCache
 from sam_demo.core.image_io import ImageError
-from sam_demo.core.predictor import SamPredictor
+from sam_demo.core.predictor import EncoderLock, SamPredictor
 from sam_demo.core.transforms import resized_size
 
 
@@ -258,3 +262,112 @@ def test_bad_prompts_are_explained(predictor, prompt, message):
 def test_predict_before_set_image(tiny_model):
     with pytest.raises(ValueError, match="set_image"):
         SamPredictor(*tiny_model).predict(points=[(1, 1)], labels=[1])
+
+
+@pytest.fixture
+def fresh(predictor, monkeypatch):
+    """The shared predictor (its encoder already compiled) with an empty cache of 4 and no encoder runs counted."""
+    monkeypatch.setattr(predictor, "cache", EmbeddingCache(4))
+    monkeypatch.setattr(predictor, "encoder_runs", 0)
+    return predictor
+
+
+def test_warm_up_runs_the_encoder_once_on_the_given_image(fresh):
+    image = random_image(70, 90, seed=50)
+    fresh.warm_up(image)
+    assert fresh.encoder_runs == 1 and fresh.decoder_traces == 1
+    fresh.encode(image)  # the warm-up's run was this image's embedding: not computed again
+    fresh.warm_up()
+    assert fresh.encoder_runs == 1
+    fresh.encoder_runs = 0
+    fresh.warm_up()  # nothing to encode: the encoder runs all the same, so the first upload finds it compiled
+    assert fresh.encoder_runs == 1 and len(fresh.cache) == 1
+
+
+def slowed_encoder(predictor: SamPredictor, monkeypatch, seconds: float, first_until=None) -> SimpleNamespace:
+    """Make each encoder run take `seconds` more (the first also until `first_until()`); records the names of the
+    threads in the order their runs began and the most runs that were going on at once."""
+    real, runs, active = predictor._encode_pixels, SimpleNamespace(order=[], most_at_once=0), []
+
+    def slow(pixels):
+        active.append(1)
+        runs.most_at_once = max(runs.most_at_once, len(active))
+        runs.order.append(threading.current_thread().name)
+        time.sleep(seconds)
+        if first_until is not None and len(runs.order) == 1:
+            wait_until(first_until)
+        active.pop()
+        return real(pixels)
+
+    monkeypatch.setattr(predictor, "_encode_pixels", slow)
+    return runs
+
+
+def wait_until(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_background_encoding_gives_way_to_requests_and_never_runs_two_at_once(fresh, monkeypatch):
+    predictor = fresh
+    # The first background run lasts until the user's request waits for the encoder.
+    runs = slowed_encoder(predictor, monkeypatch, 0.2, first_until=lambda: predictor.encoder_lock._waiting == 1)
+    examples = [random_image(60, 80, seed=seed) for seed in (60, 61, 62)]
+    job = predictor.encode_in_background(examples)
+    assert job.daemon
+    wait_until(lambda: runs.order)  # the first background image is in the encoder
+    assert predictor.encoder_busy
+    user = threading.Thread(target=predictor.encode, args=(random_image(60, 80, seed=63),), name="user")
+    same = threading.Thread(target=predictor.encode, args=(examples[0].copy(),), name="same")
+    user.start()
+    same.start()  # the image the background job is encoding: waits for that run instead of starting another
+    for thread in (user, same, job):
+        thread.join()
+    # The user's image waited behind the one background run already going, not behind the other two.
+    assert runs.order == ["encode-in-background", "user", "encode-in-background", "encode-in-background"]
+    assert runs.most_at_once == 1
+    assert predictor.encoder_runs == 4 and not predictor.encoder_busy  # none of the five requests encoded twice
+    for example in examples:
+        predictor.encode(example)
+    assert predictor.encoder_runs == 4
+
+
+def test_a_waiting_request_goes_before_a_background_run_that_waited_longer():
+    lock, order = EncoderLock(), []
+
+    def run(name: str, background: bool) -> None:
+        with lock.background() if background else contextlib.nullcontext():
+            with lock:
+                order.append(name)
+
+    with lock:
+        waiting = threading.Thread(target=run, args=("background", True))
+        waiting.start()
+        time.sleep(0.1)  # the background run is waiting first
+        request = threading.Thread(target=run, args=("request", False))
+        request.start()
+        wait_until(lambda: lock._waiting == 1)
+        assert lock.busy
+    for thread in (waiting, request):
+        thread.join()
+    assert order == ["request", "background"] and not lock.busy
+
+
+def test_background_encoding_logs_a_failure_in_one_line_and_goes_on(fresh, tmp_path, caplog):
+    predictor = fresh
+    images = [random_image(50, 50, seed=70), tmp_path / "missing.png", random_image(50, 50, seed=71)]
+    with caplog.at_level(logging.INFO, logger="sam_demo"):
+        predictor.encode_in_background(images).join()
+    failures = [r for r in caplog.records if r.name.startswith("sam_demo") and r.levelno == logging.WARNING]
+    assert len(failures) == 1 and "missing.png" in failures[0].getMessage() and not failures[0].exc_info
+    assert predictor.encoder_runs == 2 and len(predictor.cache) == 2
+    assert "Encoded 2 of 3 images in the background" in caplog.text
+
+
+def test_background_encoding_never_evicts_from_a_full_cache(fresh, monkeypatch):
+    monkeypatch.setattr(fresh, "cache", EmbeddingCache(1))
+    user = fresh.encode(random_image(40, 40, seed=80))
+    fresh.encode_in_background([random_image(40, 40, seed=81)]).join()
+    assert fresh.encoder_runs == 1 and user.key in fresh.cache

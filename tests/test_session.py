@@ -230,3 +230,35 @@ def test_the_number_of_lesions_is_bounded_with_a_clear_message():
     with pytest.raises(PromptError, match=f"At most {sessions.MAX_LESIONS} lesions"):
         sessions.next_lesion(session)
     assert session.label_image().max() == sessions.MAX_LESIONS  # the last one still counts
+
+
+def test_a_large_image_gets_a_display_copy_and_clicks_on_it_map_to_image_pixels():
+    small = sessions.new_image(IMAGE, "s")
+    assert small.display is small.image and small.to_image_pixel(7.0, 9.0) == (7.0, 9.0)
+    image = np.zeros((2000, 3000, 3), np.uint8)
+    large = sessions.new_image(image, "l")
+    assert large.display.shape == (683, 1024, 3) and not large.displays_full_size
+    # Display pixel (x, y) stands for the image pixel under its centre; the corners stay inside the image.
+    assert large.to_image_pixel(0.0, 0.0) == (1.0, 1.0)
+    assert large.to_image_pixel(1023.0, 682.0) == (2998.0, 1998.0)
+    assert large.to_image_pixel(511.0, 341.0) == (1498.0, 999.0)  # 511.5 x 3000 / 1024 = 1498.5
+    np.testing.assert_allclose(large.to_display(np.array([1498.0, 999.0])), [511.0, 341.0], atol=0.2)
+    # Full-size masks must be given for a large image: the shown candidates are at the display copy's size.
+    shown = sessions.with_prediction(sessions.click(large, 1499.0, 999.0, POSITIVE), display_prediction(), None)
+    with pytest.raises(ValueError, match="at the image's size"):
+        shown.label_image()
+    full = np.zeros((2000, 3000), bool)
+    full[:10] = True
+    assert sessions.next_lesion(shown, full).lesion_map[:10].all()
+    assert sessions.clear(shown).display is large.display
+
+
+def display_prediction() -> Prediction:
+    masks = np.ones((1, 683, 1024), bool)
+    return Prediction(masks, np.array([0.9], np.float32), np.zeros((1, 256, 256), np.float32))
+
+
+def test_a_display_copy_counts_in_the_memory_budget():
+    # 12 MP: the image, ground truth and lesions at 5 bytes a pixel; the copy and its masks at 6 bytes a display pixel.
+    assert sessions.memory_budget(3000, 4000) == 5 * 12_000_000 + 6 * 768 * 1024 + sessions.BUDGET_FIXED_BYTES
+    assert sessions.memory_budget(500, 500) == 8 * 500 * 500 + sessions.BUDGET_FIXED_BYTES  # its own display copy

@@ -400,3 +400,22 @@ def test_evaluate_only_says_when_the_model_has_no_split(finished_run, tiny_check
     said = capsys.readouterr().out
     assert f"{tiny_checkpoint} has no split.json" in said and "--seed 2" in said
     assert json.loads((output / "split.json").read_text())["seed"] == 2
+
+
+def test_gradient_checkpointing_needs_the_trained_encoder_and_a_run_too_big_stops_first(
+    tiny_checkpoint, tmp_path, monkeypatch, capsys
+):
+    import sam_demo.training.memory
+
+    with pytest.raises(SystemExit):
+        train.parse_args(["--gradient-checkpointing"])
+    assert "--gradient-checkpointing goes with --train-vision-encoder" in capsys.readouterr().err
+    assert train.parse_args(["--train-vision-encoder", "--gradient-checkpointing"]).gradient_checkpointing
+    monkeypatch.setattr(sam_demo.training.memory, "available_memory_mb", lambda: 500.0)
+    monkeypatch.setattr(train, "run", lambda *args, **kwargs: pytest.fail("training started"))
+    args = ["--model", str(tiny_checkpoint), "--output-dir", str(tmp_path / "out"), "--train-vision-encoder"]
+    with pytest.raises(SystemExit) as stopped:
+        train.main([*args, "--batch-size", "2", "--gradient-checkpointing"])
+    message = str(stopped.value.code)
+    assert message.startswith("train.py: training the vision encoder with --batch-size 2 and --gradient-checkpointing")
+    assert "0.5 GB of memory are available" in message and "\n" not in message

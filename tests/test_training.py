@@ -23,6 +23,12 @@ def first_batch(dataset: tf.data.Dataset) -> dict:
     return next(iter(dataset))
 
 
+def pixel_pipeline(examples: list, processor, route: EncoderRoute) -> TrainingPipeline:
+    """A pipeline of pixel values (the routes whose encoder runs in every step), all examples in one batch."""
+    unembedded = unembedded_examples(list(examples), 1024)
+    return TrainingPipeline(unembedded, batch_size=len(unembedded), seed=0, route=route, processor=processor)
+
+
 def test_pipeline_batches_shapes_and_prompts(phantom_examples):
     model, processor = tiny_sam(seed=1)
     examples = embed_examples(SamPredictor(model, processor), list(phantom_examples[:5]))
@@ -88,13 +94,7 @@ def test_cached_and_uncached_embeddings_give_the_same_loss(phantom_examples):
     model, processor = tiny_sam(seed=1)
     predictor = SamPredictor(model, processor)
     cached = TrainingPipeline(embed_examples(predictor, list(phantom_examples[:3])), batch_size=3, seed=0)
-    pixels = TrainingPipeline(
-        unembedded_examples(list(phantom_examples[:3]), 1024),
-        batch_size=3,
-        seed=0,
-        route=EncoderRoute.FROZEN_IN_STEP,
-        processor=processor,
-    )
+    pixels = pixel_pipeline(phantom_examples[:3], processor, EncoderRoute.FROZEN_IN_STEP)
     a, b = first_batch(cached.epoch(1)), first_batch(pixels.epoch(1))
     np.testing.assert_array_equal(a["boxes"], b["boxes"])
     loss_cached = SamTrainer(model, route=EncoderRoute.CACHED).losses(a)["loss"]
@@ -321,3 +321,88 @@ def test_every_output_of_the_iou_head_is_trained_and_bce_is_on_by_default(phanto
     masks, predicted = trainer.sam.all_masks(batch["inputs"], sparse, trainer.sam.no_mask_dense_embeddings(2))
     real = np.stack([mask_iou(masks[:, k], batch["target"], batch["valid"]).numpy() for k in range(4)], axis=1)
     assert float(terms["iou_head"]) == pytest.approx(np.mean((predicted.numpy() - real) ** 2), rel=1e-4)
+
+
+def test_gradient_checkpointing_recomputes_every_block_for_the_same_gradients(phantom_examples, monkeypatch):
+    from transformers.models.sam.modeling_tf_sam import TFSamVisionLayer
+
+    model, processor = tiny_sam(seed=6)
+    pipeline = pixel_pipeline(phantom_examples[:2], processor, EncoderRoute.TRAINED)
+    batch = first_batch(pipeline.epoch(1))
+    calls: list[str] = []
+    real = TFSamVisionLayer.call
+
+    @tf.autograph.experimental.do_not_convert
+    def recording(self, *args, **kwargs):
+        calls.append(self.name)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(TFSamVisionLayer, "call", recording)
+    gradients, block_calls = {}, {}
+    for checkpointing in (False, True):
+        calls.clear()
+        trainer = SamTrainer(model, route=EncoderRoute.TRAINED, gradient_checkpointing=checkpointing)
+        with tf.GradientTape() as tape:
+            loss = trainer.losses(batch)["loss"]
+        gradients[checkpointing] = tape.gradient(loss, trainer.variables)
+        block_calls[checkpointing] = sorted(calls)
+    blocks = sorted(block.name for block in model.vision_encoder.layers)
+    assert block_calls[False] == blocks and block_calls[True] == sorted(blocks * 2)  # each block run again, backward
+    encoder = {variable.name for variable in model.vision_encoder.trainable_variables}
+    for variable, plain, recomputed in zip(trainer.variables, gradients[False], gradients[True]):
+        # float32 sums in another order: measured within 1e-6 of each gradient's norm (single elements differ more)
+        assert float(tf.norm(recomputed - plain)) <= 1e-5 * float(tf.norm(plain)), variable.name
+    moved = [float(tf.reduce_max(tf.abs(g))) for v, g in zip(trainer.variables, gradients[True]) if v.name in encoder]
+    assert len(moved) == len(encoder) and max(moved) > 0
+
+
+def test_the_memory_check_names_the_flags_that_would_make_a_run_fit():
+    from sam_demo.training.memory import MemoryEstimate, shortfall
+
+    plain, checkpointed = MemoryEstimate(4000, 11000), MemoryEstimate(4000, 3000)
+    assert shortfall(2, False, available_mb=30000, plain=plain, checkpointed=checkpointed) is None
+    assert shortfall(2, True, available_mb=10000, plain=plain, checkpointed=checkpointed) is None
+    message = shortfall(2, False, available_mb=16000, plain=plain, checkpointed=checkpointed)
+    assert "--batch-size 2 needs about 25.4 GB" in message and "15.6 GB of memory are available" in message
+    assert message.endswith("add --gradient-checkpointing (about 9.8 GB).") and "\n" not in message
+    message = shortfall(4, False, available_mb=12000, plain=plain, checkpointed=checkpointed)
+    assert message.endswith("add --gradient-checkpointing and use --batch-size 2.")
+    message = shortfall(4, True, available_mb=12000, plain=plain, checkpointed=checkpointed)
+    assert "with --batch-size 4 and --gradient-checkpointing needs about 15.6 GB" in message
+    assert message.endswith("use --batch-size 2.")
+    message = shortfall(1, True, available_mb=6000, plain=plain, checkpointed=checkpointed)
+    assert "does not fit even with --gradient-checkpointing and --batch-size 1" in message
+
+
+def test_the_memory_estimate_follows_the_measured_vit_b_and_grows_with_the_encoder():
+    from transformers import SamVisionConfig
+
+    from sam_demo.devtools.random_models import ARCHITECTURES
+    from sam_demo.training.memory import encoder_training_estimate
+
+    base, large = (SamVisionConfig(**ARCHITECTURES[name]) for name in ("base", "large"))
+    # Peak RSS measured twice with `python -m sam_demo.bench train-encoder --arch base` (README): the estimate may
+    # be a little above either measurement, never below.
+    for checkpointing, batch_size, measured_mb in [
+        (False, 1, (14472, 15648)),
+        (True, 1, (6964, 7243)),
+        (True, 2, (10025, 10505)),
+    ]:
+        estimate = encoder_training_estimate(base, checkpointing).total_mb(batch_size)
+        assert max(measured_mb) <= estimate <= 1.1 * min(measured_mb), (checkpointing, batch_size, estimate)
+    for checkpointing in (False, True):
+        small, big = (encoder_training_estimate(vision, checkpointing) for vision in (base, large))
+        assert big.per_image_mb > small.per_image_mb and big.fixed_mb > 2 * small.fixed_mb
+    assert (
+        encoder_training_estimate(large, False).per_image_mb > 5 * encoder_training_estimate(large, True).per_image_mb
+    )
+
+
+def test_the_memory_check_reads_the_checkpoint_config(tiny_checkpoint, monkeypatch):
+    import sam_demo.training.memory as memory
+
+    monkeypatch.setattr(memory, "available_memory_mb", lambda: 64_000.0)
+    memory.check_encoder_training_memory(str(tiny_checkpoint), 2, False)  # the tiny model fits
+    monkeypatch.setattr(memory, "available_memory_mb", lambda: 500.0)
+    with pytest.raises(memory.InsufficientMemoryError, match="--gradient-checkpointing and --batch-size 1"):
+        memory.check_encoder_training_memory(str(tiny_checkpoint), 2, False)

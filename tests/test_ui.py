@@ -39,18 +39,21 @@ def select(x, y):
     return gr.SelectData(None, {"index": [x, y], "value": None})
 
 
-def outputs(result):
-    keys = ["session", "canvas", "candidates", "summary", "mask_file", "union_file", "overlay_file"]
-    values = dict(zip(keys, result))
-    # The page is sent files, which Gradio serves as they are: read the canvas as the browser does.
-    values["canvas_file"] = values["canvas"]
+def outputs(app, result):
+    """What the page shows after an event: its own outputs, then those of the chained `details` step."""
+    values = dict(zip(["session", "canvas", "candidates"], result))
+    values.update(zip(["summary", "mask_file", "union_file", "overlay_file"], app.details(values["session"])))
+    # The page is sent files, which Gradio serves as they are: the canvas is a JPEG of what `canvas` draws, within
+    # a few levels of it on average; the tests check the drawn pixels exactly.
     if values["canvas"] is not None:
-        values["canvas"] = np.asarray(Image.open(values["canvas"]).convert("RGB"))
+        sent = np.asarray(Image.open(values["canvas"]).convert("RGB")).astype(int)
+        values["canvas"] = app.canvas(values["session"])
+        assert np.abs(sent - values["canvas"]).mean() <= 4
     return values
 
 
 def loaded(app, path=EXAMPLE):
-    return outputs(app.upload(path, progress=lambda *a, **k: None))
+    return outputs(app, app.upload(path, Session(), progress=lambda *a, **k: None))
 
 
 def test_upload_shows_the_image_and_encodes_it_once(app, predictor):
@@ -66,7 +69,7 @@ def test_upload_shows_the_image_and_encodes_it_once(app, predictor):
 def test_point_click_gives_overlay_scores_and_downloads(app, predictor):
     state = loaded(app)["session"]
     height, width = state.image.shape[:2]
-    result = outputs(app.click(state, sessions.POSITIVE, sessions.AUTO, True, select(120, 200)))
+    result = outputs(app, app.click(state, sessions.POSITIVE, sessions.AUTO, True, select(120, 200)))
     state = result["session"]
     assert state.points == ((120.0, 200.0),) and state.labels == (1,)
     # One click: three candidates, the best one shown, each captioned with its predicted IoU.
@@ -85,16 +88,16 @@ def test_point_click_gives_overlay_scores_and_downloads(app, predictor):
     assert np.array_equal(label_png == 1, expected)
     assert np.array_equal(np.asarray(Image.open(result["union_file"])), expected * np.uint8(255))
     assert np.array_equal(np.asarray(Image.open(result["overlay_file"])), result["canvas"])
-    assert result["canvas_file"] == result["overlay_file"]  # encoded once, for the page and the download
+    # The page shows the image itself (no display copy below `DISPLAY_SIDE`), drawn as the download is.
     area = int(expected.sum())
     assert f"{area:,} px" in result["summary"]
 
 
 def test_later_clicks_refine_the_shown_mask(app, predictor):
     state = loaded(app)["session"]
-    state = outputs(app.click(state, sessions.POSITIVE, sessions.AUTO, True, select(120, 200)))["session"]
+    state = outputs(app, app.click(state, sessions.POSITIVE, sessions.AUTO, True, select(120, 200)))["session"]
     first = state.prediction
-    state = outputs(app.click(state, sessions.NEGATIVE, sessions.AUTO, True, select(30, 40)))["session"]
+    state = outputs(app, app.click(state, sessions.NEGATIVE, sessions.AUTO, True, select(30, 40)))["session"]
     assert state.labels == (1, 0) and len(state.prediction.masks) == 1  # Auto: one mask for two points
     predictor.set_image(state.image)
     expected = predictor.predict(
@@ -108,8 +111,8 @@ def test_later_clicks_refine_the_shown_mask(app, predictor):
 
 def test_with_mask_feedback_off_a_click_segments_from_the_clicks_alone(app, predictor):
     state = loaded(app)["session"]
-    state = outputs(app.click(state, sessions.POSITIVE, sessions.AUTO, False, select(120, 200)))["session"]
-    state = outputs(app.click(state, sessions.NEGATIVE, sessions.AUTO, False, select(30, 40)))["session"]
+    state = outputs(app, app.click(state, sessions.POSITIVE, sessions.AUTO, False, select(120, 200)))["session"]
+    state = outputs(app, app.click(state, sessions.NEGATIVE, sessions.AUTO, False, select(30, 40)))["session"]
     predictor.set_image(state.image)
     expected = predictor.predict(points=[(120, 200), (30, 40)], labels=[1, 0], multimask_output=False)
     np.testing.assert_allclose(state.prediction.low_res_logits, expected.low_res_logits, atol=1e-5)
@@ -117,47 +120,47 @@ def test_with_mask_feedback_off_a_click_segments_from_the_clicks_alone(app, pred
 
 def test_box_by_two_clicks_then_undo_and_clear(app):
     state = loaded(app)["session"]
-    half = outputs(app.click(state, sessions.BOX, sessions.AUTO, True, select(50, 60)))
+    half = outputs(app, app.click(state, sessions.BOX, sessions.AUTO, True, select(50, 60)))
     assert half["session"].corner == (50.0, 60.0) and half["session"].prediction is None
     assert "other corner" in half["summary"]
     assert not np.array_equal(half["canvas"], state.image)  # the first corner is drawn
-    boxed = outputs(app.click(half["session"], sessions.BOX, sessions.AUTO, True, select(300, 20)))
+    boxed = outputs(app, app.click(half["session"], sessions.BOX, sessions.AUTO, True, select(300, 20)))
     assert boxed["session"].box == (50.0, 20.0, 301.0, 61.0)
     assert len(boxed["session"].prediction.masks) == 1
-    with_point = outputs(app.click(boxed["session"], sessions.POSITIVE, sessions.AUTO, True, select(100, 40)))
+    with_point = outputs(app, app.click(boxed["session"], sessions.POSITIVE, sessions.AUTO, True, select(100, 40)))
     assert with_point["session"].box is not None and with_point["session"].points
-    undone = outputs(app.undo(with_point["session"]))["session"]
+    undone = outputs(app, app.undo(with_point["session"]))["session"]
     assert undone.points == () and undone.box == boxed["session"].box
     assert np.array_equal(undone.shown_mask, boxed["session"].shown_mask)
-    undone = outputs(app.undo(undone))["session"]
+    undone = outputs(app, app.undo(undone))["session"]
     assert undone.box is None and undone.corner == (50.0, 60.0)
-    cleared = outputs(app.clear(with_point["session"]))
+    cleared = outputs(app, app.clear(with_point["session"]))
     assert cleared["session"].prediction is None and not cleared["session"].has_prompt
     assert cleared["session"].image is not None
 
 
 def test_candidate_choice_and_candidate_mode(app):
     state = loaded(app)["session"]
-    state = outputs(app.click(state, sessions.POSITIVE, sessions.AUTO, True, select(120, 200)))["session"]
+    state = outputs(app, app.click(state, sessions.POSITIVE, sessions.AUTO, True, select(120, 200)))["session"]
     other = (state.shown + 1) % 3
-    chosen = outputs(app.choose_candidate(state, gr.SelectData(None, {"index": other, "value": None})))
+    chosen = outputs(app, app.choose_candidate(state, gr.SelectData(None, {"index": other, "value": None})))
     assert chosen["session"].shown == other
     assert chosen["candidates"][other][1].endswith("✓")
     assert sum(label.endswith("✓") for _, label in chosen["candidates"]) == 1
-    single = outputs(app.change_candidates(state, sessions.ALWAYS_ONE, True))["session"]
+    single = outputs(app, app.change_candidates(state, sessions.ALWAYS_ONE, True))["session"]
     assert len(single.prediction.masks) == 1
 
 
 def test_ground_truth_scores_the_shown_mask(app, tmp_path):
     state = loaded(app, example_images()[0])["session"]
-    state = outputs(app.click(state, sessions.POSITIVE, sessions.AUTO, True, select(240, 180)))["session"]
+    state = outputs(app, app.click(state, sessions.POSITIVE, sessions.AUTO, True, select(240, 180)))["session"]
     mask_path = example_images()[0].replace(".png", "_mask.png")
-    scored = outputs(app.ground_truth(state, mask_path))
+    scored = outputs(app, app.ground_truth(state, mask_path))
     assert "Dice" in scored["summary"]
     wrong_size = tmp_path / "small_mask.png"
     Image.new("L", (10, 10)).save(wrong_size)
     with pytest.warns(UserWarning, match="10x10"):
-        kept = outputs(app.ground_truth(state, str(wrong_size)))
+        kept = outputs(app, app.ground_truth(state, str(wrong_size)))
     assert kept["session"].ground_truth is None
 
 
@@ -176,22 +179,22 @@ def test_bad_uploads_give_a_short_error(app, tmp_path, kind):
     else:
         path.write_bytes(png_declaring_size(20000, 20000))
     with pytest.raises(gr.Error) as raised:
-        app.upload(str(path), progress=lambda *a, **k: None)
+        app.upload(str(path), Session(), progress=lambda *a, **k: None)
     message = str(raised.value)
     assert path.name in message and len(message) < 300
 
 
 def test_bad_clicks_warn_and_keep_the_session(app):
     with pytest.warns(UserWarning, match="Upload an image"):
-        result = outputs(app.click(Session(), sessions.POSITIVE, sessions.AUTO, True, select(5, 5)))
+        result = outputs(app, app.click(Session(), sessions.POSITIVE, sessions.AUTO, True, select(5, 5)))
     assert result["session"].image is None
     state = loaded(app)["session"]
     with pytest.warns(UserWarning, match="outside"):
-        result = outputs(app.click(state, sessions.POSITIVE, sessions.AUTO, True, select(5000, 5)))
+        result = outputs(app, app.click(state, sessions.POSITIVE, sessions.AUTO, True, select(5000, 5)))
     assert result["session"] is state
-    half = outputs(app.click(state, sessions.BOX, sessions.AUTO, True, select(40, 40)))["session"]
+    half = outputs(app, app.click(state, sessions.BOX, sessions.AUTO, True, select(40, 40)))["session"]
     with pytest.warns(UserWarning, match="no area"):
-        result = outputs(app.click(half, sessions.BOX, sessions.AUTO, True, select(40, 90)))
+        result = outputs(app, app.click(half, sessions.BOX, sessions.AUTO, True, select(40, 90)))
     assert result["session"].corner == (40.0, 40.0) and result["session"].box is None
 
 
@@ -208,7 +211,7 @@ def test_clicks_do_not_hash_the_image_again(app, monkeypatch):
     real = sam_demo.core.predictor.image_key
     monkeypatch.setattr(sam_demo.core.predictor, "image_key", lambda image: hashed.append(1) or real(image))
     for x in (120, 130, 140):
-        state = outputs(app.click(state, sessions.POSITIVE, sessions.AUTO, True, select(x, 200)))["session"]
+        state = outputs(app, app.click(state, sessions.POSITIVE, sessions.AUTO, True, select(x, 200)))["session"]
     assert hashed == [] and state.prediction is not None
 
 
@@ -217,9 +220,9 @@ def test_downloads_are_bounded_and_shared_by_identical_results(predictor, tmp_pa
     state = loaded(app)["session"]
     files = []
     for x in (100, 110, 120, 130, 140):
-        result = outputs(app.click(sessions.clear(state), sessions.POSITIVE, sessions.AUTO, True, select(x, 200)))
+        result = outputs(app, app.click(sessions.clear(state), sessions.POSITIVE, sessions.AUTO, True, select(x, 200)))
         files.append(result["mask_file"])
-    again = outputs(app.click(sessions.clear(state), sessions.POSITIVE, sessions.AUTO, True, select(140, 200)))
+    again = outputs(app, app.click(sessions.clear(state), sessions.POSITIVE, sessions.AUTO, True, select(140, 200)))
     assert again["mask_file"] == files[-1]  # the same result is not written twice
     assert len(list(tmp_path.iterdir())) <= 3
     assert Path(files[-1]).is_file()
@@ -255,7 +258,7 @@ def test_fifty_clicks_and_four_lesions_on_a_12_mp_image_stay_within_the_session_
     rng = np.random.default_rng(0)
     for step in range(50):
         if step and step % 10 == 0:
-            state = sessions.next_lesion(state)
+            state = sessions.next_lesion(state, app.full_mask(state))
         x, y = float(rng.integers(width)), float(rng.integers(height))
         mode = sessions.NEGATIVE if step % 3 == 2 else sessions.POSITIVE
         state = app.prompt(state, x, y, mode, sessions.AUTO, True)
@@ -267,15 +270,15 @@ def test_undo_restores_exactly_what_was_shown(app):
     state = loaded(app)["session"]
     shown = []
     for x, y, mode in [(120, 200, sessions.POSITIVE), (30, 40, sessions.NEGATIVE), (200, 300, sessions.POSITIVE)]:
-        result = outputs(app.click(state, mode, sessions.AUTO, True, select(x, y)))
+        result = outputs(app, app.click(state, mode, sessions.AUTO, True, select(x, y)))
         state = result["session"]
         if not shown:  # show another candidate than the best, so the next click refines that one
             other = gr.SelectData(None, {"index": (state.shown + 1) % 3, "value": None})
-            result = outputs(app.choose_candidate(state, other))
+            result = outputs(app, app.choose_candidate(state, other))
             state = result["session"]
         shown.append((state, result["canvas"]))
     for earlier, canvas in reversed(shown[:-1]):
-        result = outputs(app.undo(state))
+        result = outputs(app, app.undo(state))
         state = result["session"]
         assert state.points == earlier.points and state.shown == earlier.shown
         np.testing.assert_array_equal(state.prediction.masks, earlier.prediction.masks)
@@ -293,7 +296,7 @@ def test_sessions_expire_and_the_cache_is_swept_often(predictor):
 
 def test_a_click_without_an_image_says_sessions_expire(app):
     with pytest.warns(UserWarning, match=f"forgotten after {ui.SESSION_IDLE_S // 60} minutes"):
-        outputs(app.click(Session(), sessions.POSITIVE, sessions.AUTO, True, select(5, 5)))
+        outputs(app, app.click(Session(), sessions.POSITIVE, sessions.AUTO, True, select(5, 5)))
 
 
 def test_predicted_iou_is_shown_within_0_and_1(app):
@@ -305,7 +308,7 @@ def test_predicted_iou_is_shown_within_0_and_1(app):
     state = sessions.with_prediction(
         sessions.click(state, 5, 5, sessions.POSITIVE), Prediction(masks, scores, np.zeros((3, 256, 256))), None
     )
-    result = outputs(app.render(state))
+    result = outputs(app, app.render(state))
     assert "Predicted IoU: 1.00" in result["summary"]
     assert [label for _, label in result["candidates"]] == ["1 · 1.00 ✓", "2 · 0.00", "3 · 0.50"]
 
@@ -314,7 +317,7 @@ def test_an_upload_over_the_size_limit_is_refused_naming_the_limit(app, tmp_path
     big = tmp_path / "huge.png"
     big.write_bytes(b"\0" * (MAX_UPLOAD_MB * 2**20 + 1))
     with pytest.raises(gr.Error) as raised:
-        app.upload(str(big), progress=lambda *a, **k: None)
+        app.upload(str(big), Session(), progress=lambda *a, **k: None)
     assert "huge.png" in raised.value.message and f"{MAX_UPLOAD_MB} MB" in raised.value.message
 
 
@@ -322,7 +325,7 @@ def test_bad_input_is_logged_as_one_line_without_a_traceback(app, tmp_path, capl
     junk = tmp_path / "junk.png"
     junk.write_text("not an image")
     with caplog.at_level(logging.INFO, logger="sam_demo.app"), pytest.raises(gr.Error) as raised:
-        app.upload(str(junk), progress=lambda *a, **k: None)
+        app.upload(str(junk), Session(), progress=lambda *a, **k: None)
     assert not raised.value.print_exception  # Gradio prints tracebacks only for real bugs
     [record] = caplog.records
     assert "junk.png" in record.getMessage() and "\n" not in record.getMessage() and record.exc_info is None
@@ -332,9 +335,9 @@ def test_bad_input_is_logged_as_one_line_without_a_traceback(app, tmp_path, capl
 def test_images_one_or_three_pixels_thin_are_segmented_upright(app, predictor, tmp_path, height, width):
     path = tmp_path / "thin.png"
     Image.fromarray(random_image(height, width)).save(path)
-    state = outputs(app.upload(str(path), progress=lambda *a, **k: None))["session"]
+    state = outputs(app, app.upload(str(path), Session(), progress=lambda *a, **k: None))["session"]
     assert predictor.encode(state.image, key=state.image_key).resized_size == resized_size((height, width))
-    result = outputs(app.click(state, sessions.POSITIVE, sessions.AUTO, True, select(width - 1, height - 1)))
+    result = outputs(app, app.click(state, sessions.POSITIVE, sessions.AUTO, True, select(width - 1, height - 1)))
     assert result["session"].shown_mask.shape == (height, width)
     assert np.asarray(Image.open(result["mask_file"])).shape == (height, width)
 
@@ -343,7 +346,7 @@ def test_an_image_too_thin_for_sam_is_refused_with_a_short_error(app, tmp_path):
     path = tmp_path / "sliver.png"
     Image.fromarray(random_image(1, 2000)).save(path)
     with pytest.raises(gr.Error) as raised:
-        app.upload(str(path), progress=lambda *a, **k: None)
+        app.upload(str(path), Session(), progress=lambda *a, **k: None)
     assert "sliver.png" in raised.value.message and len(raised.value.message) < 300
 
 
@@ -440,13 +443,13 @@ def test_two_lesions_give_a_label_mask_the_union_and_their_own_colours(app):
     state = loaded(app)["session"]
     image = state.image
     state = synthetic_lesion(state, 30, 30, slice(10, 50), slice(10, 60), 0.9)
-    kept = outputs(app.next_lesion(state))
+    kept = outputs(app, app.next_lesion(state))
     state = kept["session"]
     assert state.lesion_count == 1 and not state.has_prompt and kept["candidates"] is None
     assert "Click on lesion 2" in kept["summary"] and "Lesion 1: 2,000 px" in kept["summary"]
     assert set(np.unique(np.asarray(Image.open(kept["mask_file"])))) == {0, 1}  # downloads already have lesion 1
     state = synthetic_lesion(state, 80, 60, slice(40, 90), slice(50, 120), 0.7)
-    result = outputs(app.render(state))
+    result = outputs(app, app.render(state))
 
     first, second = np.zeros((2, *image.shape[:2]), bool)
     first[10:50, 10:60], second[40:90, 50:120] = True, True
@@ -469,11 +472,11 @@ def test_two_lesions_give_a_label_mask_the_union_and_their_own_colours(app):
 
 def test_next_lesion_starts_a_new_prompt_set_on_the_same_embedding_and_undo_reopens_the_last(app, predictor):
     state = loaded(app)["session"]
-    state = outputs(app.click(state, sessions.POSITIVE, sessions.AUTO, False, select(120, 200)))["session"]
+    state = outputs(app, app.click(state, sessions.POSITIVE, sessions.AUTO, False, select(120, 200)))["session"]
     first = state.shown_mask
     runs = predictor.encoder_runs
-    state = outputs(app.next_lesion(state))["session"]
-    result = outputs(app.click(state, sessions.POSITIVE, sessions.AUTO, False, select(300, 400)))
+    state = outputs(app, app.next_lesion(state))["session"]
+    result = outputs(app, app.click(state, sessions.POSITIVE, sessions.AUTO, False, select(300, 400)))
     assert predictor.encoder_runs == runs  # never encoded again
     state = result["session"]
     assert state.points == ((300.0, 400.0),) and state.labels == (1,)  # lesion 1's click is not part of it
@@ -484,9 +487,9 @@ def test_next_lesion_starts_a_new_prompt_set_on_the_same_embedding_and_undo_reop
     np.testing.assert_array_equal(labels == 1, first)
     np.testing.assert_array_equal(labels == 2, second & ~first)
 
-    emptied = outputs(app.undo(state))["session"]
+    emptied = outputs(app, app.undo(state))["session"]
     assert emptied.lesion_count == 1 and emptied.prediction is None
-    reopened = outputs(app.undo(emptied))
+    reopened = outputs(app, app.undo(emptied))
     state = reopened["session"]
     assert state.lesion_count == 0 and state.lesion_map is None and state.points == ((120.0, 200.0),)
     np.testing.assert_array_equal(state.shown_mask, first)
@@ -496,16 +499,16 @@ def test_next_lesion_starts_a_new_prompt_set_on_the_same_embedding_and_undo_reop
 def test_next_lesion_needs_a_mask_and_clear_this_lesion_keeps_the_others(app):
     state = loaded(app)["session"]
     with pytest.warns(UserWarning, match="Segment this lesion first"):
-        result = outputs(app.next_lesion(state))
+        result = outputs(app, app.next_lesion(state))
     assert result["session"] is state
     state = sessions.next_lesion(synthetic_lesion(state, 30, 30, slice(10, 50), slice(10, 60), 0.9))
     state = synthetic_lesion(state, 80, 60, slice(40, 90), slice(50, 120), 0.7)
-    cleared = outputs(app.clear_lesion(state))
+    cleared = outputs(app, app.clear_lesion(state))
     assert cleared["session"].lesion_count == 1 and cleared["session"].prediction is None
     assert set(np.unique(np.asarray(Image.open(cleared["mask_file"])))) == {0, 1}
-    restored = outputs(app.undo(cleared["session"]))["session"]  # decodes lesion 2's prompts again
+    restored = outputs(app, app.undo(cleared["session"]))["session"]  # decodes lesion 2's prompts again
     assert restored.points == ((80, 60),) and restored.lesion_count == 1
-    everything = outputs(app.clear(state))
+    everything = outputs(app, app.clear(state))
     assert everything["session"].lesion_map is None and everything["mask_file"] is None
     assert "Click on the tumour" in everything["summary"]
 
@@ -518,5 +521,67 @@ def test_ground_truth_scores_all_lesions_together(app, tmp_path):
     truth[10:50, 10:60] = truth[40:90, 50:120] = 255
     path = tmp_path / "truth.png"
     Image.fromarray(truth).save(path)
-    summary = outputs(app.ground_truth(state, str(path)))["summary"]
+    summary = outputs(app, app.ground_truth(state, str(path)))["summary"]
     assert "(all lesions together): Dice 1.000, IoU 1.000" in summary
+
+
+def test_a_click_answers_with_the_canvas_and_leaves_the_downloads_to_the_details_step(app, tmp_path):
+    state = loaded(app)["session"]
+    written = set(Path(tmp_path / "downloads").rglob("*.png"))
+    result = app.click(state, sessions.POSITIVE, sessions.AUTO, True, select(120, 200))
+    assert len(result) == 3  # state, canvas, candidates: what the user waits for
+    new = {path.name for path in Path(tmp_path / "downloads").rglob("*.png")} - {path.name for path in written}
+    assert not any(name.endswith(("_labels.png", "_union.png", "_overlay.png")) for name in new)
+    summary, mask_file, union_file, overlay_file = app.details(result[0])
+    assert "Predicted IoU" in summary and Path(mask_file).is_file() and Path(overlay_file).is_file()
+
+
+def test_candidate_thumbnails_resize_the_image_once(app, monkeypatch):
+    state = loaded(app)["session"]
+    resized = []
+    real = ui._thumbnail
+    monkeypatch.setattr(ui, "_thumbnail", lambda image: resized.append(image.shape) or real(image))
+    for x in (120, 130, 140):
+        state = sessions.clear(state)
+        state = outputs(app, app.click(state, sessions.POSITIVE, sessions.AUTO, True, select(x, 200)))["session"]
+    assert len(resized) <= 1
+
+
+def test_a_large_image_is_shown_as_a_display_copy_with_full_size_prompts_masks_and_downloads(app, predictor, tmp_path):
+    height, width = 1200, 1600  # shown at 768 x 1024
+    path = tmp_path / "large.png"
+    Image.fromarray(random_image(height, width)).save(path)
+    state = loaded(app, str(path))["session"]
+    display_height, display_width = sessions.display_size(height, width)
+    assert state.display.shape[:2] == (display_height, display_width) == (768, 1024)
+    result = outputs(app, app.click(state, sessions.POSITIVE, sessions.ALWAYS_THREE, False, select(511, 300)))
+    state = result["session"]
+    # Display pixel 511 covers image pixels 798.4 to 800: the prompt is the image pixel under its centre.
+    assert state.points == ((799.0, 469.0),)
+    assert result["canvas"].shape[:2] == (768, 1024) and state.shown_mask.shape == (768, 1024)
+    # The download is exactly SamPredictor's full-size mask for the same prompt; the overlay is full size too.
+    expected = predictor.decode(predictor.encode(state.image), points=[(799, 469)], labels=[1]).masks[state.shown]
+    np.testing.assert_array_equal(np.asarray(Image.open(result["mask_file"])) == 1, expected)
+    assert np.asarray(Image.open(result["overlay_file"])).shape == (height, width, 3)
+    assert f"{int(expected.sum()):,} px" in result["summary"]
+    # A finished lesion is kept at full size too.
+    state = outputs(app, app.next_lesion(state))["session"]
+    np.testing.assert_array_equal(state.lesion_map == 1, expected)
+
+
+def test_the_same_upload_reported_twice_keeps_the_clicks_made_meanwhile(app):
+    state = loaded(app)["session"]
+    clicked = app.click(state, sessions.POSITIVE, sessions.AUTO, True, select(120, 200))[0]
+    again = app.upload(clicked.source, clicked, progress=lambda *a, **k: None)
+    assert all(isinstance(value, type(gr.skip())) for value in again)  # nothing on the page changes
+    other = outputs(app, app.upload(example_images()[0], clicked, progress=lambda *a, **k: None))["session"]
+    assert other.source == example_images()[0] and other.prediction is None  # a new image starts afresh
+
+
+def test_details_of_a_session_the_tab_has_already_replaced_are_skipped(app):
+    request = gr.Request(session_hash="tab")
+    state = app.upload(EXAMPLE, Session(), request, progress=lambda *a, **k: None)[0]
+    first = app.click(state, sessions.POSITIVE, sessions.AUTO, True, select(120, 200), request)[0]
+    second = app.click(first, sessions.POSITIVE, sessions.AUTO, True, select(130, 210), request)[0]
+    assert all(isinstance(value, type(gr.skip())) for value in app.details(first, request))
+    assert "Predicted IoU" in app.details(second, request)[0]

@@ -11,6 +11,12 @@ image (same embedding). Finished lesions live in one label image (`lesion_map`: 
 byte per pixel however many there are. Where a lesion overlaps earlier ones, the earlier lesion keeps the pixels:
 a finished lesion stays exactly as the user accepted it. `next_lesion` is a step like any prompt change, so undo
 reopens the last finished lesion with its prompts and masks.
+
+Large images: the page shows a display copy (`display`, longest side at most `DISPLAY_SIDE`) and the candidate
+masks are decoded at its size, since drawing, encoding and upsampling at 12 MP took seconds per click. Prompts
+stay in the image's own pixels (`to_image_pixel` maps a click on the copy back), and the full-size mask of the
+one shown candidate is made when a download or a finished lesion needs it (the app's `full_mask`). An image no
+larger than the copy would be is its own display copy: then masks are at full size, as before.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from PIL import Image
 
 from ..core.predictor import Prediction
 from ..core.prompt_kinds import wants_multimask
@@ -36,12 +43,18 @@ MAX_LESIONS = 1 + len(REGION_COLOURS)
 # Whether a new click gives SAM the shown mask's low-res logits as a mask prompt. The default follows the
 # interactive evaluation (README, "Mask feedback"); the page has a switch.
 MASK_FEEDBACK = False
+# Longest side of the image the page shows. SAM itself sees the image at 1024 px (and masks at 256), so a finer
+# copy shows no finer mask; smaller copies made clicks land less precisely.
+DISPLAY_SIDE = 1024
 
 # The memory one session may hold. Per image pixel: the RGB image (3 bytes, the same array as in the embedding
-# cache), up to three candidate masks (1 byte each), a ground-truth mask (1 byte) and the finished lesions' label
-# image (1 byte). Besides: the current and every remembered mask prompt (256 x 256 float32, 256 KB each) and the
-# prompts themselves (a few KB).
-BUDGET_BYTES_PER_PIXEL = 3 + 3 + 1 + 1
+# cache), a ground-truth mask (1 byte) and the finished lesions' label image (1 byte). Per display pixel: up to
+# three candidate masks (1 byte each), and the RGB display copy (3 bytes) unless it is the image itself.
+# Besides: the current and every remembered mask prompt (256 x 256 float32, 256 KB each) and the prompts
+# themselves (a few KB).
+BUDGET_BYTES_PER_PIXEL = 3 + 1 + 1
+BUDGET_BYTES_PER_DISPLAY_PIXEL = 3
+BUDGET_BYTES_PER_DISPLAY_COPY_PIXEL = 3
 BUDGET_FIXED_BYTES = (MAX_UNDO + 1) * LOW_RES_SIZE * LOW_RES_SIZE * 4 + 1_000_000
 
 Point = tuple[float, float]
@@ -52,7 +65,31 @@ Decode = Callable[["Session", np.ndarray | None, bool], Prediction]
 
 def memory_budget(height: int, width: int) -> int:
     """The most bytes a session on a `height` x `width` image holds, whatever the number of clicks."""
-    return BUDGET_BYTES_PER_PIXEL * height * width + BUDGET_FIXED_BYTES
+    shown = display_size(height, width)
+    display_pixels = shown[0] * shown[1]
+    copy_pixels = 0 if shown == (height, width) else display_pixels
+    return (
+        BUDGET_BYTES_PER_PIXEL * height * width
+        + BUDGET_BYTES_PER_DISPLAY_PIXEL * display_pixels
+        + BUDGET_BYTES_PER_DISPLAY_COPY_PIXEL * copy_pixels
+        + BUDGET_FIXED_BYTES
+    )
+
+
+def display_size(height: int, width: int) -> tuple[int, int]:
+    """(height, width) of the copy of a `height` x `width` image that the page shows."""
+    scale = DISPLAY_SIDE / max(height, width)
+    if scale >= 1:
+        return height, width
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def display_copy(image: np.ndarray) -> np.ndarray:
+    """The image the page shows: `image` itself if small enough, else a smaller copy."""
+    height, width = display_size(*image.shape[:2])
+    if (height, width) == image.shape[:2]:
+        return image
+    return np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR, reducing_gap=2.0))
 
 
 @dataclass(frozen=True)
@@ -73,12 +110,14 @@ class Step:
 class Session:
     image: np.ndarray | None = None  # HxWx3 uint8 RGB
     image_key: str | None = None  # the image's embedding-cache key, so clicks need not hash it again
+    display: np.ndarray | None = field(default=None, repr=False)  # what the page shows: `image` or a smaller copy
+    source: str | None = None  # the uploaded file, to recognise the same upload reported twice
     name: str = "image"  # stem of the uploaded file, for download names
     points: tuple[Point, ...] = ()
     labels: tuple[int, ...] = ()
     box: Box | None = None
     corner: Point | None = None  # first corner of a box being drawn
-    prediction: Prediction | None = None
+    prediction: Prediction | None = None  # masks at the display copy's size
     mask_prompt: np.ndarray | None = field(default=None, repr=False)  # (256, 256) logits `prediction` came from
     shown: int = 0  # index of the candidate mask on display
     ground_truth: np.ndarray | None = None  # HxW bool, optional
@@ -92,7 +131,32 @@ class Session:
 
     @property
     def shown_mask(self) -> np.ndarray | None:
+        """The shown candidate at the display copy's size."""
         return None if self.prediction is None else self.prediction.masks[self.shown]
+
+    @property
+    def displays_full_size(self) -> bool:
+        return self.display is None or self.display is self.image
+
+    def display_scale(self) -> tuple[float, float]:
+        """(x, y) display pixels per image pixel."""
+        if self.displays_full_size:
+            return 1.0, 1.0
+        return self.display.shape[1] / self.image.shape[1], self.display.shape[0] / self.image.shape[0]
+
+    def to_image_pixel(self, x: float, y: float) -> tuple[float, float]:
+        """The image pixel under the centre of display pixel (x, y)."""
+        sx, sy = self.display_scale()
+        if (sx, sy) == (1.0, 1.0):
+            return x, y
+        height, width = self.image.shape[:2]
+        return float(min(width - 1, int((x + 0.5) / sx))), float(min(height - 1, int((y + 0.5) / sy)))
+
+    def to_display(self, coords: np.ndarray) -> np.ndarray:
+        """(..., 2) image-pixel (x, y) coordinates as display-copy pixel coordinates (pixel centres kept)."""
+        scale = np.array(self.display_scale())
+        coords = np.asarray(coords, float)
+        return coords if (scale == 1).all() else (coords + 0.5) * scale - 0.5
 
     def multimask(self, candidate_mode: str) -> bool:
         """Three candidates where the prompt is ambiguous (one click, no box), as SAM's authors advise."""
@@ -106,10 +170,21 @@ class Session:
         """The low-res logits of the mask on display, fed back so that a new click refines it."""
         return None if self.prediction is None else self.prediction.low_res_logits[self.shown]
 
-    def label_image(self) -> np.ndarray | None:
+    def full_size(self, mask: np.ndarray | None) -> np.ndarray | None:
+        """The shown mask at the image's size: `mask` if given (the app makes it for large images), else the
+        shown mask itself when the display copy is the image; None while no mask is shown."""
+        if self.shown_mask is None:
+            return None
+        if mask is None and self.displays_full_size:
+            return self.shown_mask
+        if mask is None or mask.shape != self.image.shape[:2]:
+            raise ValueError("a large image's shown mask must be given at the image's size")
+        return mask
+
+    def label_image(self, full_mask: np.ndarray | None = None) -> np.ndarray | None:
         """HxW uint8: 0 background, 1..n the finished lesions, then the current one if it has a mask (earlier
-        lesions keep overlapping pixels); None while nothing is segmented."""
-        current = self.shown_mask
+        lesions keep overlapping pixels); None while nothing is segmented. `full_mask`: see `full_size`."""
+        current = self.full_size(full_mask)
         if current is None and self.lesion_map is None:
             return None
         labels = np.zeros(self.image.shape[:2], np.uint8) if self.lesion_map is None else self.lesion_map.copy()
@@ -118,8 +193,8 @@ class Session:
         return labels
 
 
-def new_image(image: np.ndarray, name: str, image_key: str | None = None) -> Session:
-    return Session(image=image, name=name, image_key=image_key)
+def new_image(image: np.ndarray, name: str, image_key: str | None = None, source: str | None = None) -> Session:
+    return Session(image=image, name=name, image_key=image_key, display=display_copy(image), source=source)
 
 
 def click(session: Session, x: float, y: float, mode: str) -> Session:
@@ -186,16 +261,18 @@ def undo(session: Session, decode: Decode) -> Session:
 _NO_CURRENT_LESION = dict(points=(), labels=(), box=None, corner=None, prediction=None, mask_prompt=None, shown=0)
 
 
-def next_lesion(session: Session) -> Session:
-    """Keep the shown mask as a finished lesion and start a new prompt set; raises PromptError if there is none."""
-    if session.shown_mask is None:
+def next_lesion(session: Session, full_mask: np.ndarray | None = None) -> Session:
+    """Keep the shown mask as a finished lesion and start a new prompt set; raises PromptError if there is none.
+    `full_mask`: see `Session.full_size`."""
+    full_mask = session.full_size(full_mask)
+    if full_mask is None:
         raise PromptError("Segment this lesion first (click on it): Next lesion keeps the mask on display.")
     if session.lesion_count + 1 >= MAX_LESIONS:
         raise PromptError(
             f"At most {MAX_LESIONS} lesions per image, so that each keeps its own colour: this is the last."
         )
     lesion_map = np.zeros(session.image.shape[:2], np.uint8) if session.lesion_map is None else session.lesion_map
-    lesion_map = np.where((lesion_map == 0) & session.shown_mask, np.uint8(session.lesion_count + 1), lesion_map)
+    lesion_map = np.where((lesion_map == 0) & full_mask, np.uint8(session.lesion_count + 1), lesion_map)
     return _push(session, **_NO_CURRENT_LESION, lesion_map=lesion_map, lesion_count=session.lesion_count + 1)
 
 
@@ -209,7 +286,12 @@ def clear_current(session: Session) -> Session:
 def clear(session: Session) -> Session:
     """Forget every lesion, prompt and mask, keep the image and ground truth."""
     return Session(
-        image=session.image, image_key=session.image_key, name=session.name, ground_truth=session.ground_truth
+        image=session.image,
+        image_key=session.image_key,
+        display=session.display,
+        source=session.source,
+        name=session.name,
+        ground_truth=session.ground_truth,
     )
 
 

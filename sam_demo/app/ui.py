@@ -5,22 +5,31 @@ Handlers are small functions over a `Session` (see `session.py`): every browser 
 `gr.State` (forgotten after `SESSION_IDLE_S` without use), while all tabs share the predictor, and with it the
 model, the compiled decoder and the bounded embedding cache. Programs use the stateless `/segment` endpoint
 (`api.py`).
+
+A click does only what the canvas needs: masks at the display copy's size (see `session.py`), the canvas and the
+candidates as JPEGs; the summary and the exact full-size downloads follow as an event of their own (`details`).
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import numpy as np
+import tensorflow as tf
 from PIL import Image
 
+from ..core.embedding_cache import image_key
 from ..core.image_io import ImageError
 from ..core.masks import dice, iou, load_mask
-from ..core.predictor import Prediction, SamPredictor
+from ..core.predictor import EncodedImage, Prediction, SamPredictor
 from ..core.prompts import PromptError
+from ..core.transforms import upscale_logits
 from ..drawing.viz import mask_to_png_array, overlay
 from . import session as sessions
 from .api import add_segment_endpoint
@@ -32,13 +41,18 @@ from .user_errors import refusal, warn
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"  # the repository's examples/
 THUMBNAIL_SIDE = 256
+MAX_THUMBNAILS = 64  # images whose thumbnail is kept (as many as sessions: 64 x 256 x 256 x 3 bytes at most)
 DISCLAIMER = "**Research demo, not for clinical use.** It does not diagnose anything and must not inform care."
 NO_IMAGE = "Upload an image or pick an example, then click on the tumour."
+ENCODING = "Computing the image embedding (once per image)…"
 # One encoder at a time: it already uses every CPU core, and each run holds the large model's activations
 # (several GB for ViT-L); a second concurrent run would only halve both runs' speed and double the memory.
 ENCODER_CONCURRENCY = 1
 # Decoder calls take tens of milliseconds and little memory; a few may run side by side.
 PROMPT_CONCURRENCY = 4
+# The summary and full-size downloads after each change: one at a time, since on a 12 MP image each holds a few
+# hundred MB for a second or two, and a tab's stale ones are skipped anyway.
+DETAILS_CONCURRENCY = 1
 QUEUE_SIZE = 64
 # Events one session may have waiting: a tab fires each of its events at most once at a time; a program that
 # submits more waits for its earlier calls (see queue_limits.py).
@@ -84,34 +98,58 @@ def example_images() -> list[str]:
 
 
 class SegmentationApp:
-    """The handlers behind the page; each takes and returns a `Session`."""
+    """The handlers behind the page; each takes and returns a `Session`.
+
+    A click answers with what it changes on screen (`render`: state, canvas, candidates); the summary and the
+    full-size download files follow in a chained step (`details`), so the user sees the mask without waiting for
+    them. A tab's `details` for a session it has already replaced is skipped: on a large image each takes a while,
+    and a user clicking fast only needs the last.
+    """
 
     def __init__(self, predictor: SamPredictor, downloads: Downloads | None = None):
         self.predictor = predictor
         self.downloads = downloads or Downloads()
+        self._thumbnails: OrderedDict[str, np.ndarray] = OrderedDict()  # image key -> display thumbnail
+        self._thumbnails_lock = threading.Lock()
+        # Each tab's latest session (weakly: a forgotten session must go), to tell when `details` is stale.
+        self._latest: weakref.WeakValueDictionary[str, Session] = weakref.WeakValueDictionary()
 
     # --- events -------------------------------------------------------------------------------------------
-    def upload(self, path: str | None, progress=gr.Progress()):
+    def upload(self, path: str | None, session: Session, request: gr.Request | None = None, progress=gr.Progress()):
         if path is None:
-            return self.render(Session())
+            return self.render(Session(), request)
+        if path == session.source and session.image is not None:
+            # Gradio reports a tab's new image twice; the second must not reset the clicks made since.
+            return gr.skip(), gr.skip(), gr.skip()
         image = read_upload(path)
-        progress(0.0, desc="Computing the image embedding (once per image)…")
+        # The encoder may be finishing another image (an example encoded in the background): say so.
+        waiting = self.predictor.encoder_busy
+        progress(0.0, desc="The encoder is finishing another image; yours is next…" if waiting else ENCODING)
         encoded = self.predictor.encode(image)
-        return self.render(sessions.new_image(encoded.image, Path(path).stem, encoded.key))
+        return self.render(sessions.new_image(encoded.image, Path(path).stem, encoded.key, source=path), request)
 
-    def click(self, session: Session, mode: str, candidate_mode: str, mask_feedback: bool, event: gr.SelectData):
-        x, y = event.index
+    def click(
+        self,
+        session: Session,
+        mode: str,
+        candidate_mode: str,
+        mask_feedback: bool,
+        event: gr.SelectData,
+        request: gr.Request | None = None,
+    ):
+        x, y = event.index  # in the display copy's pixels
         if session.image is None:
             warn(  # a new tab, or one whose session expired
                 "Upload an image (or pick an example) before clicking. An image is forgotten after "
                 f"{SESSION_IDLE_S // 60} minutes without a click."
             )
-            return self.render(session)
+            return self.render(session, request)
         try:
-            session = self.prompt(session, float(x), float(y), mode, candidate_mode, mask_feedback)
+            x, y = session.to_image_pixel(float(x), float(y))
+            session = self.prompt(session, x, y, mode, candidate_mode, mask_feedback)
         except (PromptError, ImageError) as error:
             warn(str(error))
-        return self.render(session)
+        return self.render(session, request)
 
     def prompt(
         self, session: Session, x: float, y: float, mode: str, candidate_mode: str, mask_feedback: bool
@@ -122,39 +160,42 @@ class SegmentationApp:
             session = self.predict(session, candidate_mode, session.refinement_logits() if mask_feedback else None)
         return session
 
-    def change_candidates(self, session: Session, candidate_mode: str, mask_feedback: bool):
+    def change_candidates(
+        self, session: Session, candidate_mode: str, mask_feedback: bool, request: gr.Request | None = None
+    ):
         if session.prediction is None or not session.has_prompt:
-            return self.render(session)
+            return self.render(session, request)
         # Recompute the current prompts with the mask prompt they were first given.
-        return self.render(self.predict(session, candidate_mode, session.mask_prompt if mask_feedback else None))
+        session = self.predict(session, candidate_mode, session.mask_prompt if mask_feedback else None)
+        return self.render(session, request)
 
-    def choose_candidate(self, session: Session, event: gr.SelectData):
+    def choose_candidate(self, session: Session, event: gr.SelectData, request: gr.Request | None = None):
         if session.prediction is not None and 0 <= event.index < len(session.prediction.masks):
             session = sessions.show_candidate(session, event.index)
-        return self.render(session)
+        return self.render(session, request)
 
-    def undo(self, session: Session):
-        return self.render(sessions.undo(session, self.decode))
+    def undo(self, session: Session, request: gr.Request | None = None):
+        return self.render(sessions.undo(session, self.decode), request)
 
-    def next_lesion(self, session: Session):
+    def next_lesion(self, session: Session, request: gr.Request | None = None):
         try:
-            session = sessions.next_lesion(session)
+            session = sessions.next_lesion(session, self.full_mask(session))
         except PromptError as error:
             warn(str(error))
-        return self.render(session)
+        return self.render(session, request)
 
-    def clear_lesion(self, session: Session):
-        return self.render(sessions.clear_current(session))
+    def clear_lesion(self, session: Session, request: gr.Request | None = None):
+        return self.render(sessions.clear_current(session), request)
 
-    def clear(self, session: Session):
-        return self.render(sessions.clear(session))
+    def clear(self, session: Session, request: gr.Request | None = None):
+        return self.render(sessions.clear(session), request)
 
-    def ground_truth(self, session: Session, path: str | None):
+    def ground_truth(self, session: Session, path: str | None, request: gr.Request | None = None):
         if path is None:
-            return self.render(sessions.with_ground_truth(session, None))
+            return self.render(sessions.with_ground_truth(session, None), request)
         if session.image is None:
             warn("Upload the image first, then its ground-truth mask.")
-            return self.render(session)
+            return self.render(session, request)
         try:
             mask = load_mask(path, name=Path(path).name)
         except ImageError as error:
@@ -164,8 +205,8 @@ class SegmentationApp:
                 f"The mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
                 f"{session.image.shape[1]}x{session.image.shape[0]}: not used."
             )
-            return self.render(session)
-        return self.render(sessions.with_ground_truth(session, mask))
+            return self.render(session, request)
+        return self.render(sessions.with_ground_truth(session, mask), request)
 
     # --- model ---------------------------------------------------------------------------------------------
     def predict(self, session: Session, candidate_mode: str, mask_prompt: np.ndarray | None) -> Session:
@@ -173,51 +214,84 @@ class SegmentationApp:
         return sessions.with_prediction(session, prediction, mask_prompt)
 
     def decode(self, session: Session, mask_prompt: np.ndarray | None, multimask: bool) -> Prediction:
-        """Masks for the session's prompts (a few milliseconds: the image's embedding is cached)."""
-        # A cache hit unless many other images came since; the key saves hashing the image on every click.
-        encoded = self.predictor.encode(session.image, key=session.image_key)
+        """Masks for the session's prompts at the display copy's size (milliseconds: the embedding is cached)."""
         return self.predictor.decode(
-            encoded,
+            self.encoded(session),
             points=list(session.points) or None,
             labels=list(session.labels) or None,
             box=session.box,
             mask_input=mask_prompt,
             multimask_output=multimask,
+            mask_size=None if session.displays_full_size else session.display.shape[:2],
         )
 
+    def encoded(self, session: Session) -> EncodedImage:
+        # A cache hit unless many other images came since; the key saves hashing the image on every click.
+        return self.predictor.encode(session.image, key=session.image_key)
+
+    def full_mask(self, session: Session) -> np.ndarray | None:
+        """The shown mask at the image's own size: the decoder's masks are the same logits upsampled (exactly
+        what `SamPredictor.decode` returns at full size), for the one candidate shown only."""
+        if session.shown_mask is None or session.displays_full_size:
+            return session.shown_mask
+        encoded = self.encoded(session)
+        logits = tf.constant(session.prediction.low_res_logits[session.shown : session.shown + 1])
+        size, resized = tf.constant(encoded.original_size), tf.constant(encoded.resized_size)
+        pad_size = self.predictor.model.config.prompt_encoder_config.image_size
+        return upscale_logits(logits, size, resized, pad_size)[0].numpy() > 0.0
+
     # --- output --------------------------------------------------------------------------------------------
-    def render(self, session: Session):
-        """Values for: state, canvas, candidates gallery, summary, label-mask, union and overlay downloads.
-
-        Every image is a PNG file written once by `Downloads` (the canvas is the overlay download itself), which
-        Gradio serves as it is: on a click, nothing is encoded twice.
-        """
+    def render(self, session: Session, request: gr.Request | None = None):
+        """Values for: state, canvas, candidates gallery. Only what a click changes on screen, at display size;
+        `details` follows with the rest."""
+        if request is not None and request.session_hash is not None:
+            self._latest[request.session_hash] = session
         if session.image is None:
-            return session, None, None, NO_IMAGE, None, None, None
-        canvas = self.canvas(session)
-        labels = session.label_image()
-        if labels is None:
-            shown = self.downloads.write({f"{session.name}.png": canvas})
-            return session, shown[f"{session.name}.png"], None, self.hint(session), None, None, None
-        names = [f"{session.name}_{kind}.png" for kind in ("labels", "union", "overlay")]
-        files = dict(zip(names, (labels, mask_to_png_array(labels), canvas)))
+            return session, None, None
+        files = {f"{session.name}.jpg": self.canvas(session)}
         thumbnails = [] if session.prediction is None else self.candidates(session)
-        files.update((f"candidate_{index}.png", image) for index, (image, _) in enumerate(thumbnails, start=1))
+        files.update((f"candidate_{index}.jpg", image) for index, (image, _) in enumerate(thumbnails, start=1))
         paths = self.downloads.write(files)
-        candidates = [(paths[f"candidate_{index}.png"], label) for index, (_, label) in enumerate(thumbnails, start=1)]
-        downloads = [paths[name] for name in names]
-        return session, downloads[2], candidates or None, self.summary(session, labels), *downloads
+        candidates = [(paths[f"candidate_{index}.jpg"], label) for index, (_, label) in enumerate(thumbnails, start=1)]
+        return session, paths[f"{session.name}.jpg"], candidates or None
 
-    def canvas(self, session: Session) -> np.ndarray:
-        """The image with the finished lesions, and the current one's mask and prompts, drawn on it."""
+    def details(self, session: Session, request: gr.Request | None = None):
+        """Values for: summary, label-mask, union and overlay downloads, all at the image's own size."""
+        if request is not None and self._latest.get(request.session_hash, session) is not session:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()  # a newer click's details follow
+        if session.image is None:
+            return NO_IMAGE, None, None, None
+        full_mask = self.full_mask(session)
+        labels = session.label_image(full_mask)
+        if labels is None:
+            return self.hint(session), None, None, None
+        overlay_image = self.canvas(session, full_mask, full_size=True)
+        names = [f"{session.name}_{kind}.png" for kind in ("labels", "union", "overlay")]
+        paths = self.downloads.write(dict(zip(names, (labels, mask_to_png_array(labels), overlay_image))))
+        return self.summary(session, labels, full_mask), *(paths[name] for name in names)
+
+    def canvas(self, session: Session, full_mask: np.ndarray | None = None, full_size: bool = False) -> np.ndarray:
+        """The image with the finished lesions, and the current one's mask and prompts, drawn on it: the display
+        copy as the page shows it, or with `full_size` the image itself (then `full_mask` is the shown mask)."""
+        if full_size or session.displays_full_size:
+            image, mask, regions, to_view = session.image, session.full_size(full_mask), session.lesion_map, None
+        else:
+            image, mask, to_view = session.display, session.shown_mask, session.to_display
+            regions = None if session.lesion_map is None else _resized(session.lesion_map, image.shape[:2])
+
+        def shown(coords):  # prompts are kept in image pixels
+            if coords is None or to_view is None:
+                return coords
+            return to_view(np.reshape(coords, (-1, 2))).reshape(-1)
+
         return overlay(
-            session.image,
-            session.shown_mask,
-            points=np.array(session.points).reshape(-1, 2),
+            image,
+            mask,
+            points=shown(np.array(session.points, float)).reshape(-1, 2),
             labels=np.array(session.labels, dtype=int),
-            box=session.box,
-            corner=session.corner,
-            regions=session.lesion_map,
+            box=shown(session.box),
+            corner=shown(session.corner),
+            regions=regions,
         )
 
     def hint(self, session: Session) -> str:
@@ -228,16 +302,31 @@ class SegmentationApp:
         return "Click on the tumour (or draw a box)."
 
     def candidates(self, session: Session) -> list[tuple[np.ndarray, str]]:
-        thumbnail = _thumbnail(session.image)
+        thumbnail = self.thumbnail(session)
         items = []
         for index, (mask, score) in enumerate(zip(session.prediction.masks, session.prediction.iou_scores)):
-            small_mask = np.asarray(Image.fromarray(mask).resize(thumbnail.shape[1::-1], Image.NEAREST))
+            small_mask = _resized(mask, thumbnail.shape[:2])
             # Short enough for a phone's three narrow columns; the gallery's label explains it.
             label = f"{index + 1} · {readable_iou(score):.2f}" + (" ✓" if index == session.shown else "")
             items.append((overlay(thumbnail, small_mask), label))
         return items
 
-    def summary(self, session: Session, labels: np.ndarray) -> str:
+    def thumbnail(self, session: Session) -> np.ndarray:
+        """The image at thumbnail size, made once per image (resizing even the display copy takes milliseconds)."""
+        key = session.image_key or image_key(session.image)
+        with self._thumbnails_lock:
+            if key in self._thumbnails:
+                self._thumbnails.move_to_end(key)
+                return self._thumbnails[key]
+        display = session.display if session.display is not None else session.image
+        thumbnail = _thumbnail(display)
+        with self._thumbnails_lock:
+            self._thumbnails[key] = thumbnail
+            while len(self._thumbnails) > MAX_THUMBNAILS:
+                self._thumbnails.popitem(last=False)
+        return thumbnail
+
+    def summary(self, session: Session, labels: np.ndarray, full_mask: np.ndarray | None) -> str:
         """The current lesion's predicted IoU, each lesion's area in the label mask, and the union's scores against
         the ground truth."""
         current = session.lesion_count + 1
@@ -247,11 +336,11 @@ class SegmentationApp:
             score = readable_iou(session.prediction.iou_scores[session.shown])
             lines = [f"**Predicted IoU: {score:.2f}** (the model's own estimate of lesion {current}'s mask quality)"]
             lesions = current
-        areas = np.bincount(labels.ravel(), minlength=lesions + 1)
         for lesion in range(1, lesions + 1):
             name = f"Lesion {lesion}" + (" (current)" if lesion == current else "")
-            lines.append(f"{name}: {areas[lesion]:,} px, {100 * areas[lesion] / labels.size:.1f} % of the image")
-        overlap = self.overlap(session)
+            area = int(np.count_nonzero(labels == lesion))  # bincount would first widen 1 byte per pixel to 8
+            lines.append(f"{name}: {area:,} px, {100 * area / labels.size:.1f} % of the image")
+        overlap = _overlap(session, full_mask)
         if overlap:
             lines.append(
                 f"{overlap:,} px of lesion {current} overlap earlier lesions, which keep them in the mask download."
@@ -264,11 +353,12 @@ class SegmentationApp:
             )
         return "\n\n".join(lines)
 
-    def overlap(self, session: Session) -> int:
-        """Pixels of the current lesion's mask that earlier lesions already have."""
-        if session.lesion_map is None or session.shown_mask is None:
-            return 0
-        return int(np.count_nonzero(session.shown_mask & (session.lesion_map > 0)))
+
+def _overlap(session: Session, full_mask: np.ndarray | None) -> int:
+    """Pixels of the current lesion's mask (at full size) that earlier lesions already have."""
+    if session.lesion_map is None or full_mask is None:
+        return 0
+    return int(np.count_nonzero(full_mask & (session.lesion_map > 0)))
 
 
 def readable_iou(score: float) -> float:
@@ -281,6 +371,13 @@ def _thumbnail(image: np.ndarray) -> np.ndarray:
     scale = min(1.0, THUMBNAIL_SIDE / max(height, width))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     return np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
+
+
+def _resized(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A mask or label image at (height, width), nearest neighbour (labels stay labels)."""
+    if mask.shape == size:
+        return mask
+    return np.asarray(Image.fromarray(mask).resize(size[::-1], Image.NEAREST))
 
 
 def build_demo(predictor: SamPredictor, model_name: str) -> gr.Blocks:
@@ -316,14 +413,14 @@ def build_demo(predictor: SamPredictor, model_name: str) -> gr.Blocks:
                 # No fixed height: the box takes the image's shape (PAGE_CSS caps it). The fullscreen button is
                 # hidden: in this Gradio version clicks in fullscreen view land on wrong coordinates.
                 canvas = gr.Image(
-                    label="Click on the tumour", interactive=False, format="png", buttons=[], elem_id="canvas"
+                    label="Click on the tumour", interactive=False, format="jpeg", buttons=[], elem_id="canvas"
                 )
             with gr.Column(scale=3, min_width=300):
                 controls = _controls()
-        outputs = [session, canvas, *controls.outputs]
+        outputs = [session, canvas, controls.candidates]
         upload.change(
             app.upload,
-            [upload],
+            [upload, session],
             outputs,
             concurrency_limit=ENCODER_CONCURRENCY,
             concurrency_id="encoder",
@@ -339,7 +436,16 @@ def build_demo(predictor: SamPredictor, model_name: str) -> gr.Blocks:
         controls.next_lesion.click(app.next_lesion, [session], outputs, api_name="next_lesion")
         controls.clear_lesion.click(app.clear_lesion, [session], outputs, api_name="clear_lesion")
         controls.clear.click(app.clear, [session], outputs, api_name="clear")
-        controls.ground_truth.change(app.ground_truth, [session, controls.ground_truth], outputs)
+        # The summary and downloads follow every new canvas as an event of their own: chained with `.then`, they
+        # would keep the click "pending", and the page drops clicks on the canvas until they are done. A change
+        # event also runs only the last of several canvases that came while it was busy.
+        details = dict(
+            concurrency_limit=DETAILS_CONCURRENCY, concurrency_id="details", show_progress="hidden", queue=True
+        )
+        canvas.change(app.details, [session], controls.details, **details)
+        controls.ground_truth.change(app.ground_truth, [session, controls.ground_truth], outputs).then(
+            app.details, [session], controls.details, **details
+        )
         add_segment_endpoint(predictor, app.downloads, ENCODER_CONCURRENCY)
         # A style element in the page rather than `launch(css=...)`, which only the code that launches would pass.
         gr.HTML(f"<style>{PAGE_CSS}</style>", padding=False, js_on_load=None)
@@ -363,9 +469,9 @@ class _Controls:
     ground_truth: gr.File
 
     @property
-    def outputs(self) -> list[gr.components.Component]:
-        """The outputs of `SegmentationApp.render` after the state and the canvas, in its order."""
-        return [self.candidates, self.summary, self.mask_download, self.union_download, self.overlay_download]
+    def details(self) -> list[gr.components.Component]:
+        """The outputs of `SegmentationApp.details`, in its order."""
+        return [self.summary, self.mask_download, self.union_download, self.overlay_download]
 
 
 def _controls() -> _Controls:

@@ -6,7 +6,12 @@ The API follows Meta's `segment_anything.SamPredictor` (`set_image`, `predict`).
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +27,8 @@ from .prompts import BoxLike, LabelsLike, PointsLike, validate_mask_input, valid
 from .transforms import preprocess_image, to_model_frame
 
 DEFAULT_DISK_CACHE_BYTES = 2 * 2**30  # about 500 ViT embeddings of 4 MB
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,12 +69,58 @@ class Prediction:
         return self.masks[self.best_index]
 
 
+class EncoderLock:
+    """One vision-encoder run at a time, and background runs only when no other run is waiting.
+
+    Two runs at once would each take about twice as long (each uses every core) and double the peak memory. A
+    thread marked with `background()` (the examples encoded at startup) waits until nothing else waits, so a
+    user's request waits behind at most the one background run already going.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._busy = False
+        self._waiting = 0  # foreground threads waiting for the encoder
+        self._local = threading.local()
+
+    @property
+    def busy(self) -> bool:
+        """Whether a run is going on or waiting: a new request would wait (what a page can tell its user)."""
+        with self._condition:
+            return self._busy or self._waiting > 0
+
+    @contextmanager
+    def background(self) -> Iterator[None]:
+        """Within this block, the calling thread's runs give way to every other waiting run."""
+        self._local.background = True
+        try:
+            yield
+        finally:
+            self._local.background = False
+
+    def __enter__(self) -> None:
+        with self._condition:
+            if getattr(self._local, "background", False):
+                self._condition.wait_for(lambda: not self._busy and not self._waiting)
+            else:
+                self._waiting += 1
+                self._condition.wait_for(lambda: not self._busy)
+                self._waiting -= 1
+            self._busy = True
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._condition:
+            self._busy = False
+            self._condition.notify_all()
+
+
 class SamPredictor:
     """Prompted segmentation with a SAM model; image embeddings are cached by image content.
 
     `set_image` / `predict` keep a current image, like Meta's predictor. `encode` / `decode` keep none and are
-    safe to call from many threads at once (a web server's sessions); so is the cache, which several
-    predictors of the *same model* may share (pass `cache=`).
+    safe to call from many threads at once (a web server's sessions), which run the vision encoder one at a
+    time (`encoder_lock`); so is the cache, which several predictors of the *same model* may share (pass
+    `cache=`).
 
     `disk_cache_dir`: also keep embeddings in this folder (at most `disk_cache_bytes`), where other processes
     and later runs with the same encoder find them (see `disk_cache`).
@@ -106,6 +159,7 @@ class SamPredictor:
         )
         self.max_pixels = max_pixels
         self.encoder_runs = 0
+        self.encoder_lock = EncoderLock()
         self.encoder_path = encoder_path(compute_dtype)
         self._decoder = PromptDecoder(model)
         config = model.config.vision_config
@@ -119,6 +173,11 @@ class SamPredictor:
             jit_compile=uses_xla(compute_dtype),
         )
         self._current: EncodedImage | None = None
+
+    @property
+    def encoder_busy(self) -> bool:
+        """Whether the vision encoder is running or awaited: an image to encode now would wait (for a page to say)."""
+        return self.encoder_lock.busy
 
     @property
     def decoder_traces(self) -> int:
@@ -152,8 +211,10 @@ class SamPredictor:
 
     def embed_pixels(self, pixel_values: np.ndarray) -> tf.Tensor:
         """Run the compiled vision encoder on (1, 3, 1024, 1024) pixel values, bypassing the cache."""
-        self.encoder_runs += 1
-        return self._encode_pixels(tf.constant(pixel_values))
+        pixels = tf.constant(pixel_values)
+        with self.encoder_lock:  # only the run itself: reading, hashing and preprocessing go on meanwhile
+            self.encoder_runs += 1
+            return self._encode_pixels(pixels)
 
     def set_image(self, image: ImageSource) -> EncodedImage:
         """Make `image` the current image (PIL image, numpy array, path or bytes); embeds it unless cached."""
@@ -190,8 +251,13 @@ class SamPredictor:
         box: BoxLike = None,
         mask_input: np.ndarray | None = None,
         multimask_output: bool = True,
+        mask_size: tuple[int, int] | None = None,
     ) -> Prediction:
-        """`predict` for an explicitly given encoded image (no predictor state involved)."""
+        """`predict` for an explicitly given encoded image (no predictor state involved).
+
+        `mask_size`: (height, width) of the masks if not the image's own, e.g. a display copy's: upsampling the
+        masks of a 12 MP image takes far longer than decoding them. Prompts stay in the image's own pixels.
+        """
         prompts = validate_prompts(points, labels, box, encoded.original_size)
         mask_prompt = validate_mask_input(mask_input)
         original, resized = encoded.original_size, encoded.resized_size
@@ -203,13 +269,15 @@ class SamPredictor:
             None if box_in_model is None else box_in_model.reshape(4),
             mask_prompt,
             multimask_output,
-            original,
+            mask_size or original,
             resized,
         )
         return Prediction(decoded.masks, decoded.iou_scores, decoded.low_res_logits)
 
-    def warm_up(self) -> None:
-        """Trace the prompt decoder now (seconds, once) rather than on the first click."""
+    def warm_up(self, image: ImageSource | None = None) -> None:
+        """Trace the prompt decoder and compile the vision encoder now (seconds to a minute, once) rather than on
+        the first click and the first upload. `image` is encoded into the cache as the encoder's first run, so
+        that run is not wasted (an example the page offers, say)."""
         size = self.model.config.prompt_encoder_config.image_size
         channels = self.model.config.vision_config.output_channels
         grid = self.model.config.prompt_encoder_config.image_embedding_size
@@ -220,3 +288,33 @@ class SamPredictor:
             embedding=tf.zeros((1, channels, grid, grid)),
         )
         self.decode(blank, points=[[size / 2, size / 2]], labels=[1])
+        if image is not None:
+            self.encode(image)
+        if self.encoder_runs == 0:  # no image, or its embedding came from the disk cache: compile all the same
+            self.embed_pixels(np.zeros((1, 3, size, size), np.float32))
+
+    def encode_in_background(self, images: Sequence[ImageSource]) -> threading.Thread:
+        """Encode `images` into the cache (and the disk cache) in a daemon thread, so their first use is instant.
+
+        Each run gives way to any other request for the encoder (see `EncoderLock`), and the job stops when
+        the cache is full rather than evict an image someone is using. A failure is logged in one line.
+        """
+        thread = threading.Thread(target=self._encode_all, args=(list(images),), name="encode-in-background")
+        thread.daemon = True  # a process that exits does not wait for it
+        thread.start()
+        return thread
+
+    def _encode_all(self, images: list[ImageSource]) -> None:
+        start, done = time.monotonic(), 0
+        with self.encoder_lock.background():
+            for image in images:
+                name = image if isinstance(image, (str, os.PathLike)) else type(image).__name__
+                if len(self.cache) >= self.cache.max_items:
+                    logger.info("Embedding cache full: %s and later images not encoded in the background.", name)
+                    break
+                try:
+                    self.encode(image)
+                    done += 1
+                except Exception as error:  # a background job must not take the app down
+                    logger.warning("Could not encode %s in the background: %s", name, error)
+        logger.info("Encoded %d of %d images in the background in %.1f s.", done, len(images), time.monotonic() - start)

@@ -15,6 +15,7 @@ import asyncio
 import gc
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -49,7 +50,8 @@ ROOT = Path(__file__).resolve().parents[2]  # the repository: app.py lives there
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 VIEWPORT = {"width": 1280, "height": 900}  # the whole canvas visible: lazy-loaded images load at once
 DEFAULT_IMAGE_SIZE = (480, 600)
-STARTUP_TIMEOUT_S = 600  # a random ViT-L takes a while to load and warm up on 2 cores
+STARTUP_TIMEOUT_S = 900  # a random ViT-L loads, compiles and encodes the four examples: minutes on 2 cores
+BACKGROUND_DONE = "images in the background in"  # the log line of `SamPredictor.encode_in_background`
 UPLOAD_TIMEOUT_S = 600  # the first upload compiles the encoder (XLA); ViT-L then runs 30-100 s here
 CLICK_TIMEOUT_S = 120
 SERVER_PHASES = ("queue_wait", "fn_call", "postprocess", "total")
@@ -94,14 +96,16 @@ PROBE_JS = """() => {
   }).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['src'] });
 }"""
 
-# Where image pixel (x, y) is drawn on screen (the canvas shows the image with object-fit: contain).
-PIXEL_JS = """([x, y]) => {
+# Where image pixel (x, y) of a width x height image is drawn on screen: the canvas shows the image, or for a large
+# image a smaller display copy, with object-fit: contain.
+PIXEL_JS = """([x, y, width, height]) => {
   const img = document.querySelector('#canvas img');
   img.scrollIntoView({ block: 'nearest' });
   const r = img.getBoundingClientRect();
   const scale = Math.min(r.width / img.naturalWidth, r.height / img.naturalHeight);
-  return [r.left + (r.width - img.naturalWidth * scale) / 2 + (x + 0.5) * scale,
-          r.top + (r.height - img.naturalHeight * scale) / 2 + (y + 0.5) * scale];
+  const shownX = (x + 0.5) * img.naturalWidth / width, shownY = (y + 0.5) * img.naturalHeight / height;
+  return [r.left + (r.width - img.naturalWidth * scale) / 2 + shownX * scale,
+          r.top + (r.height - img.naturalHeight * scale) / 2 + shownY * scale];
 }"""
 
 # No progress overlay on the canvas: a click on it would land on the overlay, and users wait for it to go.
@@ -218,14 +222,16 @@ def served_app(model_folder: Path, workdir: Path) -> Iterator[Server]:
 
 
 def wait_until_serving(server: Server) -> None:
+    """Until the page is served and the examples' background encoding is over (it would slow what is measured)."""
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline and server.process.poll() is None:
         try:
             with urllib.request.urlopen(f"{server.url}/config", timeout=5) as response:
-                if response.status == 200:
+                if response.status == 200 and BACKGROUND_DONE in server.log.read_text():
                     return
         except OSError:
-            time.sleep(0.5)
+            pass
+        time.sleep(0.5)
     raise RuntimeError(f"app.py did not start serving:\n{server.log.read_text()[-3000:]}")
 
 
@@ -244,7 +250,8 @@ def server_phases(traces: list[dict]) -> dict:
     by_fn: dict[str, list[dict]] = {}
     for trace in traces:
         if trace["fn_name"] != "gradio_file_upload":  # the upload request itself: no phases recorded
-            by_fn.setdefault(trace["fn_name"], []).append(trace)
+            # One handler chained after several events is named details, details_1, ...: one entry for all.
+            by_fn.setdefault(re.sub(r"_\d+$", "", trace["fn_name"]), []).append(trace)
     return {
         f"server_{fn}_{phase}_ms": round(statistics.median(t[f"{phase}_ms"] for t in group), 1)
         for fn, group in sorted(by_fn.items())
@@ -346,18 +353,21 @@ async def upload(page: Page, path: Path, timeout_s: float = UPLOAD_TIMEOUT_S) ->
     return await outcome(page, before, timeout_s)
 
 
-async def click(page: Page, point: tuple[int, int], timeout_s: float = CLICK_TIMEOUT_S) -> dict:
+async def click(
+    page: Page, point: tuple[int, int], image_size: tuple[int, int], timeout_s: float = CLICK_TIMEOUT_S
+) -> dict:
+    """Click image pixel `point` (x, y) of an image of `image_size` (height, width), wherever the page shows it."""
     try:
         await page.wait_for_function(IDLE_JS, timeout=timeout_s * 1000, polling=50)
     except PlaywrightTimeout:
         return {"ok": False, "reason": "timeout: the canvas stayed busy"}
     before = await page.evaluate(COUNTS_JS)
-    x, y = await page.evaluate(PIXEL_JS, list(point))
+    x, y = await page.evaluate(PIXEL_JS, [*point, image_size[1], image_size[0]])
     await page.mouse.click(x, y)  # a real mouse event: Gradio's select handler sees what a user's click gives
     return await outcome(page, before, timeout_s)
 
 
-async def run_session(page: Page, image: Path, points: list, run: LoadRun) -> None:
+async def run_session(page: Page, image: Path, image_size: tuple[int, int], points: list, run: LoadRun) -> None:
     """One user on an open tab: upload, then click each point in turn."""
     done = 0
     try:
@@ -365,7 +375,7 @@ async def run_session(page: Page, image: Path, points: list, run: LoadRun) -> No
         if not run.uploads[-1]["ok"]:
             raise RuntimeError(run.uploads[-1]["reason"])
         for point in points:
-            run.clicks.append(await click(page, point))
+            run.clicks.append(await click(page, point, image_size))
             done += 1
     except (PlaywrightError, RuntimeError) as error:
         reason = f"session error: {str(error).splitlines()[0]}"
@@ -459,7 +469,8 @@ async def _one_user(server: Server, warm_up: Path, image: Path, points: list) ->
         server.clear_traces()  # the traces of the timed part only
         page = await open_page(browser, server.url)
         uploaded = await upload(page, image)
-        outcomes = [await click(page, point) for point in points] if uploaded["ok"] else []
+        size = load_image(image).shape[:2]
+        outcomes = [await click(page, point, size) for point in points] if uploaded["ok"] else []
         await browser.close()
     return {
         "first_upload_to_canvas_s": seconds(first),  # includes the encoder's compilation
@@ -525,4 +536,5 @@ async def _open_then_run(browser: Browser, server: Server, images: list[Path], p
     pages = [await open_page(browser, server.url) for _ in images]
     run.open_pages_s, run.started = time.monotonic() - start, time.monotonic()
     run.server_cpu_at_start, run.browser_cpu_at_start = server.cpu_s(), browser_cpu_s(server)
-    await asyncio.gather(*(run_session(page, image, points, run) for page, image in zip(pages, images)))
+    size = Image.open(images[0]).size[::-1]  # (height, width); every image has the same
+    await asyncio.gather(*(run_session(page, image, size, points, run) for page, image in zip(pages, images)))

@@ -2,6 +2,8 @@
 
     python -m sam_demo.bench predictor --arch large [--encoder-precision auto|float32|bfloat16] [--json]
     python -m sam_demo.bench train --arch base --images 8 [--json]
+    python -m sam_demo.bench train-encoder --arch base [--layers N] [--batch-sizes 1 2] [--json]
+    python -m sam_demo.bench train-feed --arch base [--images 16] [--repeats 4] [--json]
     python -m sam_demo.bench load --arch large [--json]
     python -m sam_demo.bench interactive --arch large [--json]
     python -m sam_demo.bench browser --arch large [--clicks 20] [--image PATH] [--json]
@@ -66,8 +68,8 @@ def bench_predictor(
     images = [make_phantom(seed, size=image_size)[0] for seed in range(encoder_runs + 2)]
     height, width = image_size
 
-    predictor.warm_up()
-    predictor.set_image(images[0])  # first encoder call traces the graph: excluded
+    predictor.warm_up(images[0])  # traces the decoder and compiles the encoder on the first image: excluded
+    predictor.set_image(images[0])
     click_points = [
         [(width * (0.3 + 0.4 * ((i * 7) % 10) / 10), height * (0.3 + 0.04 * (i % 10)))] for i in range(clicks + 1)
     ]
@@ -173,7 +175,7 @@ def bench_interactive(arch: str, images: int, max_clicks: int, rounds: list[int]
 
     model, processor = sam_architecture(arch)
     predictor = SamPredictor(model, processor, cache_size=1)
-    predictor.warm_up()
+    predictor.warm_up()  # the encoder's compile is not in encoder_s
     with tempfile.TemporaryDirectory() as folder:
         root = write_phantom_dataset(Path(folder), images, layout="images-labels", size=image_size)
         loaded = list(load_examples(find_examples(root)).examples)
@@ -280,6 +282,36 @@ def main(argv: list[str] | None = None) -> None:
     train.add_argument("--batch-size", type=int, default=2)
     train.add_argument("--image-size", type=int, nargs=2, default=(480, 600), metavar=("H", "W"))
     train.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    encoder = commands.add_parser(
+        "train-encoder", help="peak memory per image and step time with the vision encoder trained (see train_bench)"
+    )
+    encoder.add_argument("--arch", choices=["tiny", "base", "large", "huge"], default="base")
+    encoder.add_argument("--layers", type=int, help="keep the first N blocks of the encoder (default: all)")
+    encoder.add_argument("--global-layers", type=int, nargs="*", help="the blocks with global attention (0-based)")
+    encoder.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 2])
+    encoder.add_argument("--steps", type=int, default=2, help="steps per measurement; the first one is traced")
+    encoder.add_argument("--max-rss-gb", type=float, help="stop a measurement above this (default: 80%% of free)")
+    encoder.add_argument(
+        "--alternating-steps", type=int, default=0, help="then time N steps with and without checkpointing, in turns"
+    )
+    encoder.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    feed = commands.add_parser("train-feed", help="cached-route epochs: tf.data pipeline against a hand-fed loop")
+    feed.add_argument("--arch", choices=["tiny", "base", "large", "huge"], default="base")
+    feed.add_argument("--images", type=int, default=16)
+    feed.add_argument("--batch-size", type=int, default=2)
+    feed.add_argument("--repeats", type=int, default=4, help="timed epochs per feed, taking turns")
+    feed.add_argument("--interactive-rounds", type=int, default=1)
+    feed.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    load = commands.add_parser("load", help="seconds and memory to load a checkpoint, by layout and route")
+    load.add_argument("--arch", choices=["tiny", "base", "large", "huge"], default="large")
+    load.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    interactive = commands.add_parser("interactive", help="interactive evaluation and K-round training costs")
+    interactive.add_argument("--arch", choices=["tiny", "base", "large", "huge"], default="large")
+    interactive.add_argument("--images", type=int, default=4)
+    interactive.add_argument("--max-clicks", type=int, default=10)
+    interactive.add_argument("--rounds", type=int, nargs="+", default=[1, 3, 5], help="interactive rounds to time")
+    interactive.add_argument("--image-size", type=int, nargs=2, default=(480, 600), metavar=("H", "W"))
+    interactive.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     browser = commands.add_parser("browser", help="one tab on the served app: upload and clicks, mouse to pixels")
     browser.add_argument("--arch", choices=["tiny", "base", "large", "huge"], default="large")
     browser.add_argument("--clicks", type=int, default=20)
@@ -302,6 +334,17 @@ def main(argv: list[str] | None = None) -> None:
             result = bench_browser(args.arch, args.clicks, args.image)
         else:
             result = bench_sessions(args.arch, args.sessions, args.clicks, tuple(args.image_size), args.timeout)
+    elif args.command == "train-encoder":
+        from .train_bench import bench_train_encoder
+
+        cap = args.max_rss_gb * 1024 if args.max_rss_gb else None
+        result = bench_train_encoder(
+            args.arch, args.batch_sizes, args.layers, args.global_layers, args.steps, cap, args.alternating_steps
+        )
+    elif args.command == "train-feed":
+        from .train_bench import bench_train_feed
+
+        result = bench_train_feed(args.arch, args.images, args.batch_size, args.repeats, args.interactive_rounds)
     elif args.command == "interactive":
         result = bench_interactive(args.arch, args.images, args.max_clicks, args.rounds, tuple(args.image_size))
     elif args.command == "load":

@@ -1,11 +1,14 @@
 """The tf.data input pipeline that feeds training examples to `SamTrainer`.
 
 The pipeline is the keras-io SAM example's, done right:
-`from_generator` (explicit `output_signature`) -> `cache` -> `shuffle` -> `batch` -> prompts -> `prefetch`.
+example indices -> each example's arrays (a `numpy_function` lookup) -> `cache` -> `shuffle` -> `batch` -> prompts
+-> `prefetch`.
 
-* What never changes between epochs comes out of the generator: the image's embedding from the frozen vision
+* What never changes between epochs is looked up by index: the image's embedding from the frozen vision
   encoder (already in memory: nothing to cache) or, when the encoder runs in every step, its preprocessed
-  pixel values (cached, so resizing and normalising happen once per image).
+  pixel values (cached, so resizing and normalising happen once per image). Not `from_generator`, as in the
+  keras-io example: after a `from_generator` pipeline had run, every later step of the process page-faulted
+  about twice as much and took up to 50 % longer (README, "Input pipeline").
 * The random prompts are drawn *after* the cache, per batch and per epoch. The notebook drew its perturbed box
   before `cache()`, so every epoch saw the same box; here each epoch sees new ones.
 * Every example in a batch gets the same kind of prompt (a box, or 1-3 points), so the batch runs as one
@@ -123,15 +126,8 @@ class TrainingPipeline:
         )
         self.route = route
         self.processor = processor
-        first = self._inputs(examples[0])
-        signature = {
-            "index": tf.TensorSpec([], tf.int32),
-            "inputs": tf.TensorSpec(first.shape, tf.float32),
-            "target": tf.TensorSpec(examples[0].target.shape, tf.float32),
-            "valid": tf.TensorSpec(examples[0].valid.shape, tf.float32),
-            "weight": tf.TensorSpec([], tf.float32),
-        }
-        dataset = tf.data.Dataset.from_generator(self._elements, output_signature=signature)
+        self._shapes = [self._inputs(examples[0]).shape, examples[0].target.shape, examples[0].valid.shape]
+        dataset = tf.data.Dataset.range(len(examples)).map(self._element)
         self._examples = dataset.cache() if route.encoder_in_step else dataset
 
     @property
@@ -143,15 +139,17 @@ class TrainingPipeline:
             return preprocess_image(self.processor, example.image.image)[0][0]
         return np.asarray(example.image.embedding[0], np.float32)
 
-    def _elements(self):
-        for index, example in enumerate(self.examples):
-            yield {
-                "index": index,
-                "inputs": self._inputs(example),
-                "target": example.target,
-                "valid": example.valid,
-                "weight": 1.0,
-            }
+    def _arrays(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        example = self.examples[int(index)]
+        return self._inputs(example), example.target, example.valid
+
+    def _element(self, index: tf.Tensor) -> dict[str, tf.Tensor]:
+        # Stateless: the same index always gives the same arrays (see the module's docstring for from_generator).
+        arrays = tf.numpy_function(self._arrays, [index], [tf.float32] * 3, stateful=False)
+        for array, shape in zip(arrays, self._shapes):
+            array.set_shape(shape)
+        inputs, target, valid = arrays
+        return {"index": tf.cast(index, tf.int32), "inputs": inputs, "target": target, "valid": valid, "weight": 1.0}
 
     def prompt_specs(self) -> dict[str, tf.TensorSpec]:
         """Shapes and types of the prompt entries of a batch (the batch size left open)."""

@@ -73,6 +73,7 @@ class RunConfig:
     # validation and test still use each image's one embedding).
     embedding_cache: bool = True
     train_vision_encoder: bool = False
+    gradient_checkpointing: bool = False  # recompute the trained encoder's blocks in the backward pass
     mixed_precision: str | None = None  # "float16" or "bfloat16" for the vision encoder (GPUs)
 
     @property
@@ -94,9 +95,18 @@ class RunConfig:
 
 
 # What may change when an interrupted run is resumed: how long it goes on, where it is published, and how the
-# frozen encoder's output is obtained (the same numbers either way). Anything else would mix two runs.
+# encoder's output and gradients are obtained (the same numbers either way). Anything else would mix two runs.
 RESUMABLE_CHANGES = frozenset(
-    {"epochs", "early_stopping", "hub_model_id", "embedding_cache", "output_dir", "max_clicks", "max_dataset_gb"}
+    {
+        "epochs",
+        "early_stopping",
+        "hub_model_id",
+        "embedding_cache",
+        "gradient_checkpointing",
+        "output_dir",
+        "max_clicks",
+        "max_dataset_gb",
+    }
 )
 
 
@@ -281,6 +291,7 @@ def _prepare(config: RunConfig, say, *, resume: bool, strategy: tf.distribute.St
         iou_weight=config.iou_weight,
         route=route,
         interactive_rounds=config.interactive_rounds,
+        gradient_checkpointing=config.gradient_checkpointing,
     )
     checkpoint = TrainingCheckpoint(output, trainer, writer=chief)
     if resume:

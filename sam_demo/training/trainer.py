@@ -34,6 +34,7 @@ from ..core.corrective_clicks import next_clicks
 from ..core.decoding import SamDecoder
 from ..core.prompts import LOW_RES_SIZE
 from .encoder_route import EncoderRoute
+from .gradient_checkpointing import checkpointed_image_embeddings
 from .losses import bce_per_example, dice_per_example, iou_head_errors
 
 
@@ -41,7 +42,9 @@ class SamTrainer:
     """Trains `model`'s mask decoder (and, if asked, its vision encoder); the prompt encoder stays frozen.
 
     Create the model inside `strategy.scope()` (its variables must be the strategy's); the optimizer is made
-    here, in the same scope. A model loaded with mixed precision float16 gets loss scaling.
+    here, in the same scope. A model loaded with mixed precision float16 gets loss scaling. With
+    `gradient_checkpointing`, a trained encoder's ViT blocks are recomputed in the backward pass instead of keeping
+    their activations (module `gradient_checkpointing`): the same gradients for far less memory.
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class SamTrainer:
         iou_weight: float = 1.0,
         route: EncoderRoute = EncoderRoute.CACHED,
         interactive_rounds: int = 1,
+        gradient_checkpointing: bool = False,
     ):
         self.model = model
         self.strategy = strategy or tf.distribute.get_strategy()
@@ -81,8 +85,11 @@ class SamTrainer:
             optimizer.build(self.variables)  # slots exist now, so a checkpoint can restore them
         self.optimizer = optimizer
         self._step = tf.function(self._distributed_step, autograph=False)  # graph-safe code: traces faster
+        # A frozen encoder is kept off the tape (see _replica_step): there is nothing of it to recompute.
+        checkpointed = gradient_checkpointing and route.trains_encoder
+        encode = checkpointed_image_embeddings(model) if checkpointed else model.get_image_embeddings
         # XLA fuses the ViT's attention and normalisation ops (about 1.5x faster on CPU; see SamPredictor).
-        self._encode = tf.function(model.get_image_embeddings, jit_compile=True)
+        self._encode = tf.function(encode, jit_compile=True)
 
     def losses(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """Mean loss terms of one batch from `TrainingPipeline`, without a step (on the current device)."""
@@ -95,10 +102,15 @@ class SamTrainer:
         """
         losses = []
         for batch in self.strategy.experimental_distribute_dataset(dataset):
-            losses.append(float(self._step(batch)["loss"]))
+            losses.append(self.train_step(batch))
             if on_step is not None:
                 on_step(float(np.mean(losses)))
         return float(np.mean(losses))
+
+    def train_step(self, batch: dict[str, tf.Tensor]) -> float:
+        """One optimiser step on one global batch (distributed by the strategy, or plain tensors on one device);
+        returns its loss."""
+        return float(self._step(batch)["loss"])
 
     def _distributed_step(self, batch):
         terms = self.strategy.run(self._replica_step, args=(batch,))
