@@ -6,6 +6,10 @@ import zlib
 
 import numpy as np
 
+# How far, on average, the canvas the page is sent (a JPEG at quality 90, full chroma) may be from the drawn pixels:
+# about 6 levels on the tiny model's speckled outlines, against 50 and more for a different picture.
+JPEG_TOLERANCE = 8
+
 
 def random_image(height: int, width: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)

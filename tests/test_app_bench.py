@@ -47,3 +47,11 @@ def test_sessions_benchmark():
         result, "click_to_canvas_ms", "click_to_canvas_p95_ms", "server_rss_before_mb", "server_rss_after_mb"
     )
     assert "machine" in result
+
+
+def test_sessions_benchmark_as_programs_on_the_segment_endpoint():
+    result = bench("sessions", "--arch", "tiny", "--sessions", "2", "--clicks", "2", "--client", "api")
+    assert result["failed_clicks"] == 0, result.get("failure_reasons")
+    assert result["clicks_done"] == 4 and not result["timed_out"] and result["client"] == "api"
+    assert_positive(result, "click_ms", "click_p95_ms", "server_cpu_s", "server_rss_after_mb")
+    assert "server_segment_total_ms" in result  # Gradio's traces of the endpoint the programs called

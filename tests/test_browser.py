@@ -13,6 +13,7 @@ import shutil
 
 import numpy as np
 import pytest
+from helpers import JPEG_TOLERANCE
 from PIL import Image
 
 from sam_demo.app import ui
@@ -82,7 +83,7 @@ def wait_for_new_canvas(page, previous: str | None) -> None:
 def assert_shows(shown: np.ndarray, expected: np.ndarray) -> None:
     """The canvas is a high-quality JPEG of `expected`: the same size, within a few levels on average."""
     assert shown.shape == expected.shape
-    assert np.abs(shown.astype(int) - expected).mean() <= 4
+    assert np.abs(shown.astype(int) - expected).mean() <= JPEG_TOLERANCE
 
 
 def wait_for_summary(page, text: str) -> None:
@@ -141,6 +142,16 @@ def test_point_and_box_prompts_in_a_real_browser(browser, served_app, predictor,
     rows, cols = np.nonzero(yellow)
     assert abs(cols.min() - 60) <= 1 and abs(rows.min() - 120) <= 1
     assert abs(cols.max() - 331) <= 1 and abs(rows.max() - 421) <= 1
+
+    # Downloads: empty until asked for, then the label image at the image's own size.
+    mask_button = page.locator("#mask-download")
+    page.wait_for_function("() => document.querySelector('#mask-download').disabled", timeout=30_000)
+    page.locator("#prepare-downloads").click()
+    page.wait_for_function("() => !document.querySelector('#mask-download').disabled", timeout=30_000)
+    with page.expect_download(timeout=30_000) as download:
+        mask_button.click()
+    labels = np.asarray(Image.open(download.value.path()))
+    assert labels.shape == image.shape[:2] and set(np.unique(labels)) <= {0, 1}
 
     # Another tab has its own prompts.
     other = browser.new_page(viewport=VIEWPORT)

@@ -7,7 +7,8 @@ model, the compiled decoder and the bounded embedding cache. Programs use the st
 (`api.py`).
 
 A click does only what the canvas needs: masks at the display copy's size (see `session.py`), the canvas and the
-candidates as JPEGs; the summary and the exact full-size downloads follow as an event of their own (`details`).
+candidates as JPEGs. The summary follows as an event of their own (`details`); the exact full-size download files
+are written only when the user asks for them (`prepare_downloads`).
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ ENCODING = "Computing the image embedding (once per image)…"
 ENCODER_CONCURRENCY = 1
 # Decoder calls take tens of milliseconds and little memory; a few may run side by side.
 PROMPT_CONCURRENCY = 4
-# The summary and full-size downloads after each change: one at a time, since on a 12 MP image each holds a few
-# hundred MB for a second or two, and a tab's stale ones are skipped anyway.
+# The summary after each change, and the full-size downloads when asked: one at a time, since on a 12 MP image each
+# holds a few hundred MB for a fraction of a second to a second, and a tab's stale summaries are skipped anyway.
 DETAILS_CONCURRENCY = 1
 QUEUE_SIZE = 64
 # Events one session may have waiting: a tab fires each of its events at most once at a time; a program that
@@ -100,10 +101,10 @@ def example_images() -> list[str]:
 class SegmentationApp:
     """The handlers behind the page; each takes and returns a `Session`.
 
-    A click answers with what it changes on screen (`render`: state, canvas, candidates); the summary and the
-    full-size download files follow in a chained step (`details`), so the user sees the mask without waiting for
-    them. A tab's `details` for a session it has already replaced is skipped: on a large image each takes a while,
-    and a user clicking fast only needs the last.
+    A click answers with what it changes on screen (`render`: state, canvas, candidates); the summary follows in
+    an event of its own (`details`), so the user sees the mask without waiting for it, and the full-size download
+    files are written on request (`prepare_downloads`). A tab's `details` for a session it has already replaced is
+    skipped: on a large image each takes a while, and a user clicking fast only needs the last.
     """
 
     def __init__(self, predictor: SamPredictor, downloads: Downloads | None = None):
@@ -256,19 +257,40 @@ class SegmentationApp:
         return session, paths[f"{session.name}.jpg"], candidates or None
 
     def details(self, session: Session, request: gr.Request | None = None):
-        """Values for: summary, label-mask, union and overlay downloads, all at the image's own size."""
+        """Values for: summary and the three download buttons, emptied (their files were of the previous masks)."""
         if request is not None and self._latest.get(request.session_hash, session) is not session:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()  # a newer click's details follow
+        empty = [gr.update(value=None, interactive=False)] * 3
         if session.image is None:
-            return NO_IMAGE, None, None, None
+            return NO_IMAGE, *empty
+        regions, current, truth = sessions.shown_frame(session)
+        labels = sessions.combined_labels(regions, current, session.lesion_count + 1)
+        if labels is None:
+            return self.hint(session), *empty
+        return self.summary(session, labels, current, truth), *empty
+
+    def prepare_downloads(self, session: Session):
+        """Values for the label-mask, union and overlay download buttons, now holding their files."""
+        paths = self.download_files(session)
+        if paths is None:
+            warn("Nothing to download yet: click on a tumour first.")
+            return [gr.update(value=None, interactive=False)] * 3
+        return [gr.update(value=path, interactive=True) for path in paths]
+
+    def download_files(self, session: Session) -> list[str] | None:
+        """The label image, the union and the overlay as PNG files at the image's own size (None without a mask).
+
+        Written only when asked: at 12 MP they take about a second (the overlay alone is a 36 MB RGB image)."""
+        if session.image is None:
+            return None
         full_mask = self.full_mask(session)
         labels = session.label_image(full_mask)
         if labels is None:
-            return self.hint(session), None, None, None
+            return None
         overlay_image = self.canvas(session, full_mask, full_size=True)
         names = [f"{session.name}_{kind}.png" for kind in ("labels", "union", "overlay")]
         paths = self.downloads.write(dict(zip(names, (labels, mask_to_png_array(labels), overlay_image))))
-        return self.summary(session, labels, full_mask), *(paths[name] for name in names)
+        return [paths[name] for name in names]
 
     def canvas(self, session: Session, full_mask: np.ndarray | None = None, full_size: bool = False) -> np.ndarray:
         """The image with the finished lesions, and the current one's mask and prompts, drawn on it: the display
@@ -277,7 +299,7 @@ class SegmentationApp:
             image, mask, regions, to_view = session.image, session.full_size(full_mask), session.lesion_map, None
         else:
             image, mask, to_view = session.display, session.shown_mask, session.to_display
-            regions = None if session.lesion_map is None else _resized(session.lesion_map, image.shape[:2])
+            regions = None if session.lesion_map is None else sessions.nearest(session.lesion_map, image.shape[:2])
 
         def shown(coords):  # prompts are kept in image pixels
             if coords is None or to_view is None:
@@ -305,7 +327,7 @@ class SegmentationApp:
         thumbnail = self.thumbnail(session)
         items = []
         for index, (mask, score) in enumerate(zip(session.prediction.masks, session.prediction.iou_scores)):
-            small_mask = _resized(mask, thumbnail.shape[:2])
+            small_mask = sessions.nearest(mask, thumbnail.shape[:2])
             # Short enough for a phone's three narrow columns; the gallery's label explains it.
             label = f"{index + 1} · {readable_iou(score):.2f}" + (" ✓" if index == session.shown else "")
             items.append((overlay(thumbnail, small_mask), label))
@@ -326,39 +348,41 @@ class SegmentationApp:
                 self._thumbnails.popitem(last=False)
         return thumbnail
 
-    def summary(self, session: Session, labels: np.ndarray, full_mask: np.ndarray | None) -> str:
-        """The current lesion's predicted IoU, each lesion's area in the label mask, and the union's scores against
-        the ground truth."""
-        current = session.lesion_count + 1
+    def summary(
+        self, session: Session, labels: np.ndarray, current: np.ndarray | None, truth: np.ndarray | None
+    ) -> str:
+        """The current lesion's predicted IoU, each lesion's area in the label image, and the union's scores against
+        the ground truth, all counted in the frame the page shows (`sessions.shown_frame`): for a large image, on
+        its display copy, with areas scaled to image pixels and said to be approximate."""
+        number = session.lesion_count + 1
         if session.prediction is None:
-            lines, lesions = [self.hint(session)], current - 1
+            lines, lesions = [self.hint(session)], number - 1
         else:
             score = readable_iou(session.prediction.iou_scores[session.shown])
-            lines = [f"**Predicted IoU: {score:.2f}** (the model's own estimate of lesion {current}'s mask quality)"]
-            lesions = current
+            lines = [f"**Predicted IoU: {score:.2f}** (the model's own estimate of lesion {number}'s mask quality)"]
+            lesions = number
+        pixel_area = session.image.shape[0] * session.image.shape[1] / labels.size  # image pixels per pixel shown
+        about = "" if pixel_area == 1 else "about "
         for lesion in range(1, lesions + 1):
-            name = f"Lesion {lesion}" + (" (current)" if lesion == current else "")
-            area = int(np.count_nonzero(labels == lesion))  # bincount would first widen 1 byte per pixel to 8
-            lines.append(f"{name}: {area:,} px, {100 * area / labels.size:.1f} % of the image")
-        overlap = _overlap(session, full_mask)
+            name = f"Lesion {lesion}" + (" (current)" if lesion == number else "")
+            area = np.count_nonzero(labels == lesion)  # bincount would first widen 1 byte per pixel to 8
+            share = 100 * area / labels.size
+            lines.append(f"{name}: {about}{round(area * pixel_area):,} px, {share:.1f} % of the image")
+        overlap = 0 if current is None else np.count_nonzero(current & (labels != number))
         if overlap:
             lines.append(
-                f"{overlap:,} px of lesion {current} overlap earlier lesions, which keep them in the mask download."
+                f"{about}{round(overlap * pixel_area):,} px of lesion {number} overlap earlier lesions, which keep "
+                "them in the mask download."
             )
-        if session.ground_truth is not None:
+        if truth is not None:
             union = labels > 0
             lines.append(
                 f"Against your ground truth ({'all lesions together' if lesions > 1 else 'this mask'}): "
-                f"Dice {dice(union, session.ground_truth):.3f}, IoU {iou(union, session.ground_truth):.3f}"
+                f"Dice {dice(union, truth):.3f}, IoU {iou(union, truth):.3f}"
             )
+        if about:
+            lines.append("Counted on the 1024-px copy shown; the downloads are exact.")
         return "\n\n".join(lines)
-
-
-def _overlap(session: Session, full_mask: np.ndarray | None) -> int:
-    """Pixels of the current lesion's mask (at full size) that earlier lesions already have."""
-    if session.lesion_map is None or full_mask is None:
-        return 0
-    return int(np.count_nonzero(full_mask & (session.lesion_map > 0)))
 
 
 def readable_iou(score: float) -> float:
@@ -371,13 +395,6 @@ def _thumbnail(image: np.ndarray) -> np.ndarray:
     scale = min(1.0, THUMBNAIL_SIDE / max(height, width))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     return np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
-
-
-def _resized(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """A mask or label image at (height, width), nearest neighbour (labels stay labels)."""
-    if mask.shape == size:
-        return mask
-    return np.asarray(Image.fromarray(mask).resize(size[::-1], Image.NEAREST))
 
 
 def build_demo(predictor: SamPredictor, model_name: str) -> gr.Blocks:
@@ -427,15 +444,18 @@ def build_demo(predictor: SamPredictor, model_name: str) -> gr.Blocks:
             api_name="load_image",
         )
         prompt_inputs = [session, controls.mode, controls.candidate_mode, controls.mask_feedback]
-        canvas.select(app.click, prompt_inputs, outputs, concurrency_limit=PROMPT_CONCURRENCY)
-        controls.candidates.select(app.choose_candidate, [session], outputs)
+        # No progress animation over the canvas for a click or a button that only decodes (a tenth of a second): in
+        # 4 headless Chromium tabs on 2 cores, repainting it cost the browsers more CPU than the server's click.
+        quick = dict(show_progress="hidden")
+        canvas.select(app.click, prompt_inputs, outputs, concurrency_limit=PROMPT_CONCURRENCY, **quick)
+        controls.candidates.select(app.choose_candidate, [session], outputs, **quick)
         controls.candidate_mode.change(
-            app.change_candidates, [session, controls.candidate_mode, controls.mask_feedback], outputs
+            app.change_candidates, [session, controls.candidate_mode, controls.mask_feedback], outputs, **quick
         )
-        controls.undo.click(app.undo, [session], outputs, api_name="undo")
-        controls.next_lesion.click(app.next_lesion, [session], outputs, api_name="next_lesion")
-        controls.clear_lesion.click(app.clear_lesion, [session], outputs, api_name="clear_lesion")
-        controls.clear.click(app.clear, [session], outputs, api_name="clear")
+        controls.undo.click(app.undo, [session], outputs, api_name="undo", **quick)
+        controls.next_lesion.click(app.next_lesion, [session], outputs, api_name="next_lesion", **quick)
+        controls.clear_lesion.click(app.clear_lesion, [session], outputs, api_name="clear_lesion", **quick)
+        controls.clear.click(app.clear, [session], outputs, api_name="clear", **quick)
         # The summary and downloads follow every new canvas as an event of their own: chained with `.then`, they
         # would keep the click "pending", and the page drops clicks on the canvas until they are done. A change
         # event also runs only the last of several canvases that came while it was busy.
@@ -443,6 +463,14 @@ def build_demo(predictor: SamPredictor, model_name: str) -> gr.Blocks:
             concurrency_limit=DETAILS_CONCURRENCY, concurrency_id="details", show_progress="hidden", queue=True
         )
         canvas.change(app.details, [session], controls.details, **details)
+        controls.prepare_downloads.click(
+            app.prepare_downloads,
+            [session],
+            controls.downloads,
+            concurrency_limit=DETAILS_CONCURRENCY,
+            concurrency_id="details",
+            api_name="prepare_downloads",
+        )
         controls.ground_truth.change(app.ground_truth, [session, controls.ground_truth], outputs).then(
             app.details, [session], controls.details, **details
         )
@@ -461,6 +489,7 @@ class _Controls:
     clear: gr.Button
     summary: gr.Markdown
     candidates: gr.Gallery
+    prepare_downloads: gr.Button
     mask_download: gr.DownloadButton
     union_download: gr.DownloadButton
     overlay_download: gr.DownloadButton
@@ -471,7 +500,12 @@ class _Controls:
     @property
     def details(self) -> list[gr.components.Component]:
         """The outputs of `SegmentationApp.details`, in its order."""
-        return [self.summary, self.mask_download, self.union_download, self.overlay_download]
+        return [self.summary, *self.downloads]
+
+    @property
+    def downloads(self) -> list[gr.components.Component]:
+        """The outputs of `SegmentationApp.prepare_downloads`, in its order."""
+        return [self.mask_download, self.union_download, self.overlay_download]
 
 
 def _controls() -> _Controls:
@@ -496,15 +530,18 @@ def _controls() -> _Controls:
         allow_preview=False,
         elem_id="candidates",
     )
+    prepare_downloads = gr.Button("Prepare downloads (full size)", size="sm", elem_id="prepare-downloads")
     with gr.Row():
-        mask_download = gr.DownloadButton("Download mask (PNG)", size="sm", min_width=100, elem_id="mask-download")
-        union_download = gr.DownloadButton("Download union (PNG)", size="sm", min_width=100, elem_id="union-download")
-        overlay_download = gr.DownloadButton("Download overlay (PNG)", size="sm", min_width=100)
+        download = dict(size="sm", min_width=90, interactive=False)
+        mask_download = gr.DownloadButton("Mask (PNG)", elem_id="mask-download", **download)
+        union_download = gr.DownloadButton("Union (PNG)", elem_id="union-download", **download)
+        overlay_download = gr.DownloadButton("Overlay (PNG)", elem_id="overlay-download", **download)
     gr.Markdown(
         "**Next lesion** keeps the mask and starts another lesion, in its own colour; **Undo** steps back through "
-        "it too. **Clear this lesion** forgets only the current one, **Clear all** every lesion. The mask download "
-        "is a label image at the image's size: 0 background, then 1, 2, … for the lesions in order (where two "
-        "overlap, the earlier keeps the pixels); the union is 0/255.",
+        "it too. **Clear this lesion** forgets only the current one, **Clear all** every lesion. **Prepare "
+        "downloads** writes the masks as they are now, at the image's own size: the mask is a label image, 0 "
+        "background, then 1, 2, … for the lesions in order (where two overlap, the earlier keeps the pixels); the "
+        "union is 0/255.",
         elem_classes="hint",
     )
     candidate_mode = gr.Radio(list(sessions.CANDIDATE_MODES), value=sessions.AUTO, label="Candidate masks")
@@ -527,6 +564,7 @@ def _controls() -> _Controls:
         clear=clear,
         summary=summary,
         candidates=candidates,
+        prepare_downloads=prepare_downloads,
         mask_download=mask_download,
         union_download=union_download,
         overlay_download=overlay_download,

@@ -1,12 +1,17 @@
 """Benchmarks of the served app as a browser sees it: the real `app.py` in a subprocess, driven by headless Chromium.
 
     python -m sam_demo.bench browser --arch large [--clicks 20] [--image PATH] [--json]
-    python -m sam_demo.bench sessions --arch tiny [--sessions 20] [--clicks 10] [--image-size H W] [--json]
+    python -m sam_demo.bench sessions --arch tiny [--sessions 20] [--clicks 10] [--image-size H W] [--client api]
+        [--json]
 
 Every latency is measured inside the page (performance.now()): from the click (or the file input's change event)
 to the moment the new canvas image is loaded and decoded, so Playwright's own round trips are not in it. The server
 runs with GRADIO_PROFILING=1, whose per-event traces split the server's part into queue wait, handler and
 Gradio's postprocessing (PNG encoding of the outputs).
+
+`sessions --client api` runs the same users as programs instead of tabs: each a `gradio_client.Client` calling the
+stateless `/segment` endpoint once per click, with all its clicks so far (the image sent each time, as a program
+would). There is no browser on the machine then, so the latencies are the server's and the transport's alone.
 """
 
 from __future__ import annotations
@@ -58,7 +63,7 @@ SERVER_PHASES = ("queue_wait", "fn_call", "postprocess", "total")
 
 # Installed in each page before anything is timed. A click on the canvas image (or a file chosen in a file input)
 # opens a measurement; the next `#canvas img` with a new src closes it once `img.decode()` resolves, i.e. when its
-# pixels are ready to paint. Resource timing adds when the event's queue/join request left and how long the PNG
+# pixels are ready to paint. Resource timing adds when the event's queue/join request left and how long the canvas
 # fetch took. Error and warning toasts are recorded: a click that raises one failed.
 PROBE_JS = """() => {
   if (window.__bench) return;
@@ -71,9 +76,10 @@ PROBE_JS = """() => {
   const finish = (p, img) => {
     if (bench.pending !== p || img.src !== p.src) return;  // superseded by a newer image or event
     p.t_decoded = performance.now();
-    const png = performance.getEntriesByName(p.src).filter((e) => e.startTime >= p.t0).pop();
-    if (png) {
-      Object.assign(p, { fetch_start: png.startTime, fetch_end: png.responseEnd, png_bytes: png.encodedBodySize });
+    const file = performance.getEntriesByName(p.src).filter((e) => e.startTime >= p.t0).pop();
+    if (file) {
+      const fetched = { fetch_start: file.startTime, fetch_end: file.responseEnd, canvas_bytes: file.encodedBodySize };
+      Object.assign(p, fetched);
     }
     const join = performance.getEntriesByType('resource')
       .find((e) => e.name.includes('/queue/join') && e.startTime >= p.t0);
@@ -415,8 +421,8 @@ def click_summary(clicks: list[dict]) -> dict:
     summary["new_src_to_decoded_ms"] = percentile([c["t_decoded"] - c["t_src"] for c in ok], 50)
     fetched = [c for c in ok if "fetch_start" in c]
     if fetched:
-        summary["png_fetch_ms"] = percentile([c["fetch_end"] - c["fetch_start"] for c in fetched], 50)
-        summary["png_kb"] = round(statistics.median(c["png_bytes"] for c in fetched) / 1024)
+        summary["canvas_fetch_ms"] = percentile([c["fetch_end"] - c["fetch_start"] for c in fetched], 50)
+        summary["canvas_kb"] = round(statistics.median(c["canvas_bytes"] for c in fetched) / 1024)
     return summary
 
 
@@ -480,8 +486,11 @@ async def _one_user(server: Server, warm_up: Path, image: Path, points: list) ->
     }
 
 
-def bench_sessions(arch: str, sessions: int, clicks: int, image_size: tuple[int, int], timeout_s: float) -> dict:
-    """`sessions` tabs at once, each uploading its own image and clicking `clicks` times without pause."""
+def bench_sessions(
+    arch: str, sessions: int, clicks: int, image_size: tuple[int, int], timeout_s: float, client: str = "browser"
+) -> dict:
+    """`sessions` users at once, each with its own image, clicking `clicks` times without pause: browser tabs
+    (uploading, then clicking), or programs calling `/segment` (`client="api"`)."""
     with tempfile.TemporaryDirectory(prefix="sam-app-bench-") as tmp:
         workdir = Path(tmp)
         model_folder = workdir / "model"
@@ -490,11 +499,66 @@ def bench_sessions(arch: str, sessions: int, clicks: int, image_size: tuple[int,
         images = [phantom_file(workdir, image_size, index, base) for index in range(sessions + 1)]
         points = click_points(*image_size, clicks)
         with served_app(model_folder, workdir) as server:
-            result = asyncio.run(_many_users(server, images, points, timeout_s))
+            if client == "api":
+                result = _api_users(server, images, points, timeout_s)
+            else:
+                result = asyncio.run(_many_users(server, images, points, timeout_s))
             result.update(server_phases(server.traces()))
             result["server_peak_rss_mb"] = round(server.memory_mb("VmHWM"))
-    head = {"arch": arch, "sessions": sessions, "clicks": clicks, "image_size": list(image_size)}
+    head = {"arch": arch, "client": client, "sessions": sessions, "clicks": clicks, "image_size": list(image_size)}
     return {**head, **result, "load_average_1min": round(os.getloadavg()[0], 1), "machine": machine()}
+
+
+def _api_users(server: Server, images: list[Path], points: list, timeout_s: float) -> dict:
+    """One `gradio_client.Client` per user, all at once, each calling `/segment` once per click (see the module)."""
+    from concurrent.futures import ThreadPoolExecutor, wait
+
+    from gradio_client import Client, handle_file
+
+    def segment(client: Client, image: Path, count: int) -> float:
+        start = time.perf_counter()
+        clicked = [list(point) for point in points[:count]]
+        client.predict(handle_file(str(image)), clicked, [1] * count, None, count == 1, api_name="/segment")
+        return time.perf_counter() - start
+
+    clients = [Client(server.url, verbose=False) for _ in images]
+    upload_s = segment(clients[0], images[-1], 1)  # the first call encodes the warm-up image: not timed below
+    server.clear_traces()
+    rss_before, cpu_before = server.memory_mb(), server.cpu_s()
+    latencies: list[float] = []
+    errors: Counter = Counter()
+
+    def user(client: Client, image: Path) -> None:
+        for count in range(1, len(points) + 1):
+            try:
+                latencies.append(segment(client, image, count))
+            except Exception as error:  # a program sees every failure as an exception: count it, go on
+                errors[f"{type(error).__name__}: {str(error).splitlines()[0][:120]}"] += 1
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(len(clients)) as pool:
+        done, pending = wait([pool.submit(user, c, i) for c, i in zip(clients, images[:-1])], timeout=timeout_s)
+        timed_out = bool(pending)
+        for future in pending:
+            future.cancel()
+    wall = time.monotonic() - started
+    milliseconds = [1000 * value for value in latencies]
+    return {
+        "clicks_done": len(latencies),
+        **(
+            {"click_ms": percentile(milliseconds, 50), "click_p95_ms": percentile(milliseconds, 95)}
+            if milliseconds
+            else {}
+        ),
+        "failed_clicks": sum(errors.values()),
+        **({"failure_reasons": dict(errors)} if errors else {}),
+        "first_call_s": round(upload_s, 2),
+        "wall_s": round(wall, 1),
+        "server_cpu_s": round(server.cpu_s() - cpu_before, 1),
+        "server_rss_before_mb": round(rss_before),
+        "server_rss_after_mb": round(server.memory_mb()),
+        "timed_out": timed_out,
+    }
 
 
 async def _many_users(server: Server, images: list[Path], points: list, timeout_s: float) -> dict:

@@ -7,7 +7,8 @@
     python -m sam_demo.bench load --arch large [--json]
     python -m sam_demo.bench interactive --arch large [--json]
     python -m sam_demo.bench browser --arch large [--clicks 20] [--image PATH] [--json]
-    python -m sam_demo.bench sessions --arch tiny [--sessions 20] [--clicks 10] [--image-size H W] [--json]
+    python -m sam_demo.bench sessions --arch tiny [--sessions 20] [--clicks 10] [--image-size H W] [--client api]
+        [--json]
 
 build a randomly initialised SAM with the real architecture (nothing is downloaded; speed does not depend on
 the weights) and measure what a user of the app, or of train.py, waits for. `browser` and `sessions` serve the
@@ -325,6 +326,9 @@ def main(argv: list[str] | None = None) -> None:
     sessions.add_argument(
         "--timeout", type=float, default=600, help="seconds for all sessions; then report and exit 1 (%(default)s)"
     )
+    sessions.add_argument(
+        "--client", choices=["browser", "api"], default="browser", help="tabs in Chromium, or programs on /segment"
+    )
     sessions.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args(argv)
     if args.command in ("browser", "sessions"):
@@ -333,7 +337,9 @@ def main(argv: list[str] | None = None) -> None:
         if args.command == "browser":
             result = bench_browser(args.arch, args.clicks, args.image)
         else:
-            result = bench_sessions(args.arch, args.sessions, args.clicks, tuple(args.image_size), args.timeout)
+            result = bench_sessions(
+                args.arch, args.sessions, args.clicks, tuple(args.image_size), args.timeout, args.client
+            )
     elif args.command == "train-encoder":
         from .train_bench import bench_train_encoder
 

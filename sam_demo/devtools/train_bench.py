@@ -12,8 +12,9 @@ blocks of the architecture (the same width, heads and windows; `--global-layers`
 globally), so that the cost of one windowed and one global block can be measured where the whole encoder does not
 fit.
 
-`train-feed`: cached-route epochs through `TrainingPipeline` against a hand-fed loop (NumPy batches drawn by the
-same `PromptSampler`, into the same compiled step), interleaved in one process, with the minor page faults and
+`train-feed`: cached-route epochs through `TrainingPipeline` (one dataset for the whole run, as train.py iterates
+it, and a dataset per epoch, the earlier way) against a hand-fed loop (NumPy batches drawn by the same
+`PromptSampler`, into the same compiled step), taking turns in one process, with the CPU time, minor page faults and
 system CPU time of each; then the same after a three-element `from_generator` dataset has been iterated once. The
 embeddings are random, of the model's shape (the encoder does not run: the cached step is the decoder's).
 """
@@ -198,14 +199,18 @@ def _random_pixel_batch(batch_size: int, image_size: int) -> dict[str, tf.Tensor
 
 
 def bench_train_feed(arch: str, images: int, batch_size: int, repeats: int, rounds: int = 1) -> dict:
-    """Seconds per cached-route epoch, `TrainingPipeline` against a hand-fed loop, A B A B in one process; then
-    both again after a `from_generator` dataset has run. `rounds`: interactive rounds per step."""
+    """Seconds per cached-route epoch: `TrainingPipeline` as train.py iterates it (one dataset for every epoch), a
+    dataset per epoch (the earlier way) and a hand-fed loop, taking turns in one process; then all again after a
+    `from_generator` dataset has run. `rounds`: interactive rounds per step."""
     model, _ = sam_architecture(arch)
     examples = _examples_with_random_embeddings(images, model.config.vision_config.output_channels)
     trainer = SamTrainer(model, interactive_rounds=rounds)
     pipeline = TrainingPipeline(examples, batch_size=batch_size, seed=0, interactive_rounds=rounds)
+    # As train.py feeds it: one dataset of every epoch, one iterator (each turn takes the next epoch's batches).
+    batches = trainer.distribute(pipeline.epochs(0, 1 + 2 * repeats))
     feeds = {
-        "pipeline": lambda epoch: trainer.train_epoch(pipeline.epoch(epoch)),
+        "pipeline": lambda epoch: trainer.train_epoch(batches, steps=pipeline.steps_per_epoch),
+        "dataset_per_epoch": lambda epoch: trainer.train_epoch(pipeline.epoch(epoch)),  # the earlier way
         "hand_fed": lambda epoch: [trainer.train_step(batch) for batch in _hand_fed_batches(pipeline, epoch)],
     }
     for feed in feeds.values():
@@ -257,17 +262,20 @@ def _interleaved(feeds: dict, repeats: int, first_epoch: int) -> dict:
     measured: dict[str, list] = {name: [] for name in feeds}
     for turn, epoch in enumerate(range(first_epoch, first_epoch + repeats)):
         for name, feed in list(feeds.items())[:: -1 if turn % 2 else 1]:
-            before, start = _faults_and_system_seconds(), time.perf_counter()
+            before, start, cpu = _faults_and_system_seconds(), time.perf_counter(), time.process_time()
             feed(epoch)
-            seconds, after = time.perf_counter() - start, _faults_and_system_seconds()
-            measured[name].append((seconds, after[0] - before[0], after[1] - before[1]))
+            seconds, cpu, after = time.perf_counter() - start, time.process_time() - cpu, _faults_and_system_seconds()
+            measured[name].append((seconds, cpu, after[0] - before[0], after[1] - before[1]))
     result = {}
     for name, rows in measured.items():
-        seconds, faults, system = (statistics.median(column) for column in zip(*rows))
-        result[f"{name}_epoch_s"] = round(seconds, 2)
+        seconds, cpu, faults, system = (statistics.median(column) for column in zip(*rows))
+        result[f"{name}_epoch_s"] = round(seconds, 3)
+        result[f"{name}_cpu_s"] = round(cpu, 2)  # wall time well above CPU time: the step waited for its batch
         result[f"{name}_page_faults"] = round(faults)
         result[f"{name}_system_s"] = round(system, 2)
-    result["pipeline_over_hand_fed"] = round(result["pipeline_epoch_s"] / result["hand_fed_epoch_s"], 2)
+    for name in feeds:
+        if name != "hand_fed":
+            result[f"{name}_over_hand_fed"] = round(result[f"{name}_epoch_s"] / result["hand_fed_epoch_s"], 3)
     return result
 
 

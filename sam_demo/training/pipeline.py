@@ -1,16 +1,19 @@
 """The tf.data input pipeline that feeds training examples to `SamTrainer`.
 
 The pipeline is the keras-io SAM example's, done right:
-example indices -> each example's arrays (a `numpy_function` lookup) -> `cache` -> `shuffle` -> `batch` -> prompts
--> `prefetch`.
+epochs -> each epoch's shuffled example indices -> each example's arrays -> `batch` -> prompts -> `prefetch`.
 
-* What never changes between epochs is looked up by index: the image's embedding from the frozen vision
-  encoder (already in memory: nothing to cache) or, when the encoder runs in every step, its preprocessed
-  pixel values (cached, so resizing and normalising happen once per image). Not `from_generator`, as in the
-  keras-io example: after a `from_generator` pipeline had run, every later step of the process page-faulted
-  about twice as much and took up to 50 % longer (README, "Input pipeline").
-* The random prompts are drawn *after* the cache, per batch and per epoch. The notebook drew its perturbed box
-  before `cache()`, so every epoch saw the same box; here each epoch sees new ones.
+* One dataset serves the whole run (`epochs`), iterated once: building a dataset and its iterator costs about
+  0.2 s, and a dataset per epoch paid it every epoch (the cached route's epochs were 9-18 % slower than a hand-fed
+  loop for that reason; see the README, "Input pipeline").
+* What never changes between epochs is gathered by index with TensorFlow ops, no Python per example: the frozen
+  encoder's embeddings are one tensor. When the encoder runs in every step, each image's preprocessed pixel values
+  are made on first use and kept (resizing and normalising happen once per image). Not `from_generator`, as in the
+  keras-io example: after a `from_generator` pipeline had run, every later step of the process page-faulted about
+  twice as much.
+* The random prompts are drawn per batch and per epoch, in NumPy by the same code the app and evaluation use
+  (`core.prompt_kinds`). The notebook drew its perturbed box before `cache()`, so every epoch saw the same box;
+  here each epoch sees new ones.
 * Every example in a batch gets the same kind of prompt (a box, or 1-3 points), so the batch runs as one
   decoder call; the prompts are padded to fixed shapes, so one traced step serves every kind.
 * Each epoch's order and each batch's prompts come from (seed, epoch, step): an interrupted run resumes with
@@ -94,7 +97,7 @@ class TrainingPipeline:
 
     "weight" is 0 for the copies that fill up the last batch (they must not count), 1 otherwise.
     "inputs" are the stored embeddings (C, 64, 64) on the `EncoderRoute.CACHED` route; on the routes whose encoder
-    runs in every step, the (3, 1024, 1024) pixel values it takes, made once with `processor` and cached.
+    runs in every step, the (3, 1024, 1024) pixel values it takes, made once per image with `processor`.
     """
 
     def __init__(
@@ -126,30 +129,94 @@ class TrainingPipeline:
         )
         self.route = route
         self.processor = processor
-        self._shapes = [self._inputs(examples[0]).shape, examples[0].target.shape, examples[0].valid.shape]
-        dataset = tf.data.Dataset.range(len(examples)).map(self._element)
-        self._examples = dataset.cache() if route.encoder_in_step else dataset
+        self._targets = tf.constant(np.stack([example.target for example in examples]))
+        self._valid = tf.constant(np.stack([example.valid for example in examples]))
+        if route.encoder_in_step:
+            self._pixel_values: dict[int, np.ndarray] = {}
+            padded = processor.image_processor.pad_size  # every image is resized and padded to this size
+            self._pixels_shape = (3, padded["height"], padded["width"])
+        else:
+            # One (N, C, 64, 64) tensor (4 MB per image at C = 256), gathered from by index inside the pipeline:
+            # no Python call per example.
+            self._embeddings = tf.constant(
+                np.stack([np.asarray(example.image.embedding[0], np.float32) for example in examples])
+            )
 
     @property
     def steps_per_epoch(self) -> int:
         return -(-len(self.examples) // self.batch_size)
 
-    def _inputs(self, example: TrainingExample) -> np.ndarray:
+    def epoch(self, epoch: int) -> tf.data.Dataset:
+        """The batches of one epoch; the same (seed, epoch) gives the same order and prompts, every time."""
+        return self.epochs(epoch, epoch + 1)
+
+    def epochs(self, first: int, last: int) -> tf.data.Dataset:
+        """The batches of epochs first..last - 1, `steps_per_epoch` per epoch, each epoch as `epoch` gives it.
+
+        Training iterates this once for the whole run: a dataset and its iterator cost about 0.2 s to build (its
+        functions traced, its graph optimised), which a dataset per epoch paid every epoch.
+        """
+        specs = self.prompt_specs()
+
+        def prompts(epoch: np.ndarray, step: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, ...]:
+            # A generator per batch, from (seed, epoch, step): no state carried between batches or iterations.
+            return self.sample_prompts(indices, np.random.default_rng([self.seed, int(epoch), int(step)]))
+
+        def with_prompts(count: tf.Tensor, batch: dict) -> dict:
+            batch = dict(batch)
+            epoch, step = batch.pop("epoch")[0], count % self.steps_per_epoch
+            values = tf.numpy_function(prompts, [epoch, step, batch["index"]], [spec.dtype for spec in specs.values()])
+            for value, spec in zip(values, specs.values()):
+                value.set_shape(spec.shape)
+            return {**batch, **dict(zip(specs, values))}
+
+        dataset = (
+            tf.data.Dataset.range(first, last)
+            .flat_map(self._epoch_order)
+            .map(self._element)
+            .batch(self.batch_size, drop_remainder=True)
+            .enumerate()
+            .map(with_prompts)
+            .prefetch(tf.data.AUTOTUNE)
+        )
+        options = tf.data.Options()
+        # Every worker builds the same batches from the same seed and takes its share of each (there are no files
+        # to shard by).
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        return dataset.with_options(options)
+
+    def _epoch_order(self, epoch: tf.Tensor) -> tf.data.Dataset:
+        """(epoch, index, weight) of one epoch: a shuffle drawn from (seed, epoch), then weight-0 copies of its first
+        examples that fill up the last batch, so every batch has the same static shape (the step is traced once,
+        and a strategy's replicas always get equal shares)."""
+        count = len(self.examples)
+        seed = tf.stack([tf.constant(self.seed, tf.int64), epoch])
+        order = tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), seed=seed)
+        order = tf.concat([order, order[: -count % self.batch_size]], axis=0)
+        weight = tf.cast(tf.range(tf.size(order)) < count, tf.float32)
+        return tf.data.Dataset.from_tensor_slices((tf.fill(tf.shape(order), epoch), order, weight))
+
+    def _element(self, epoch: tf.Tensor, index: tf.Tensor, weight: tf.Tensor) -> dict[str, tf.Tensor]:
         if self.route.encoder_in_step:
-            return preprocess_image(self.processor, example.image.image)[0][0]
-        return np.asarray(example.image.embedding[0], np.float32)
+            inputs = tf.numpy_function(self._pixels, [index], tf.float32)  # stateful (its cache): run in order
+            inputs.set_shape(self._pixels_shape)
+        else:
+            inputs = tf.gather(self._embeddings, index)
+        return {
+            "epoch": epoch,
+            "index": tf.cast(index, tf.int32),
+            "inputs": inputs,
+            "target": tf.gather(self._targets, index),
+            "valid": tf.gather(self._valid, index),
+            "weight": weight,
+        }
 
-    def _arrays(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        example = self.examples[int(index)]
-        return self._inputs(example), example.target, example.valid
-
-    def _element(self, index: tf.Tensor) -> dict[str, tf.Tensor]:
-        # Stateless: the same index always gives the same arrays (see the module's docstring for from_generator).
-        arrays = tf.numpy_function(self._arrays, [index], [tf.float32] * 3, stateful=False)
-        for array, shape in zip(arrays, self._shapes):
-            array.set_shape(shape)
-        inputs, target, valid = arrays
-        return {"index": tf.cast(index, tf.int32), "inputs": inputs, "target": target, "valid": valid, "weight": 1.0}
+    def _pixels(self, index: np.ndarray) -> np.ndarray:
+        """The encoder's (3, 1024, 1024) input of one example, made on first use and kept."""
+        key = int(index)
+        if key not in self._pixel_values:
+            self._pixel_values[key] = preprocess_image(self.processor, self.examples[key].image.image)[0][0]
+        return self._pixel_values[key]
 
     def prompt_specs(self) -> dict[str, tf.TensorSpec]:
         """Shapes and types of the prompt entries of a batch (the batch size left open)."""
@@ -163,36 +230,3 @@ class TrainingPipeline:
             "mask_prompt": tf.TensorSpec([None, rounds - 1], tf.bool),
             "click_seed": tf.TensorSpec([None], tf.int64),
         }
-
-    def epoch(self, epoch: int) -> tf.data.Dataset:
-        """The batches of one epoch; the same (seed, epoch) gives the same order and prompts, every time."""
-        shuffle_seed = int(np.random.default_rng([self.seed, epoch]).integers(2**31))
-
-        def prompts(step: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, ...]:
-            # A generator per batch, from (seed, epoch, step): no state carried between batches or iterations.
-            return self.sample_prompts(indices, np.random.default_rng([self.seed, epoch, int(step)]))
-
-        specs = self.prompt_specs()
-
-        def with_prompts(step: tf.Tensor, batch: dict) -> dict:
-            values = tf.numpy_function(prompts, [step, batch["index"]], [spec.dtype for spec in specs.values()])
-            for value, spec in zip(values, specs.values()):
-                value.set_shape(spec.shape)
-            return {**batch, **dict(zip(specs, values))}
-
-        # The last batch is filled up with weight-0 copies, so every batch has the same static shape: the step
-        # is traced once (seconds per trace), and a strategy's replicas always get equal shares.
-        filler = self._examples.take(-len(self.examples) % self.batch_size).map(lambda e: {**e, "weight": 0.0})
-        dataset = (
-            self._examples.shuffle(len(self.examples), seed=shuffle_seed, reshuffle_each_iteration=False)
-            .concatenate(filler)
-            .batch(self.batch_size, drop_remainder=True)
-            .enumerate()
-            .map(with_prompts)
-            .prefetch(tf.data.AUTOTUNE)
-        )
-        options = tf.data.Options()
-        # Every worker builds the same batches from the same seed and takes its share of each (the generator
-        # has no files to shard by).
-        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-        return dataset.with_options(options)

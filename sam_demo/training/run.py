@@ -11,6 +11,7 @@ import csv
 import gc
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -330,12 +331,15 @@ def _prepare(config: RunConfig, say, *, resume: bool, strategy: tf.distribute.St
 def _train_epochs(config: RunConfig, setup: _Setup, say, *, chief: bool) -> RunProgress:
     """The epochs: train, validate, keep the best model, checkpoint; stops early when asked."""
     progress, output = setup.progress, config.output_dir
-    for epoch in range(progress.epochs_done + 1, config.epochs + 1):
+    first = progress.epochs_done + 1
+    # One dataset and one iterator for every epoch left (building them each epoch cost time: see the pipeline).
+    batches = setup.trainer.distribute(setup.pipeline.epochs(first, config.epochs + 1))
+    for epoch in range(first, config.epochs + 1):
         if config.early_stopping and progress.stale_epochs >= config.early_stopping:
             say(f"no better validation Dice for {progress.stale_epochs} epochs: stopping early")
             break
         epoch_start = time.time()
-        loss = _train_one_epoch(setup.trainer, setup.pipeline, epoch, config.epochs)
+        loss = _train_one_epoch(setup.trainer, batches, setup.pipeline.steps_per_epoch, epoch, config.epochs)
         if config.encoder_route.trains_encoder:  # the encoder changed: so did every embedding
             setup.predictor.cache.clear()
             setup.examples["validation"] = embed_examples(setup.predictor, setup.loaded["validation"])
@@ -392,14 +396,14 @@ def _embed_split(predictor: SamPredictor, loaded: dict[str, list], split: str) -
     return embed_examples(predictor, items)
 
 
-def _train_one_epoch(trainer: SamTrainer, pipeline: TrainingPipeline, epoch: int, epochs: int) -> float:
-    with tqdm(total=pipeline.steps_per_epoch, desc=f"epoch {epoch}/{epochs}", unit="batch", leave=False) as progress:
+def _train_one_epoch(trainer: SamTrainer, batches: Iterator, steps: int, epoch: int, epochs: int) -> float:
+    with tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", unit="batch", leave=False) as progress:
 
         def advance(running_loss: float) -> None:
             progress.set_postfix(loss=f"{running_loss:.4f}")
             progress.update()
 
-        return trainer.train_epoch(pipeline.epoch(epoch), advance)
+        return trainer.train_epoch(batches, advance, steps)
 
 
 def _write_log(path: Path, history: list[dict]) -> None:

@@ -23,7 +23,8 @@ take the same step as one device with N x B examples (the optimizer sums the rep
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -95,13 +96,26 @@ class SamTrainer:
         """Mean loss terms of one batch from `TrainingPipeline`, without a step (on the current device)."""
         return self._weighted_means(self._embeddings(batch["inputs"]), batch, tf.reduce_sum(batch["weight"]))
 
-    def train_epoch(self, dataset: tf.data.Dataset, on_step: Callable[[float], None] | None = None) -> float:
-        """One optimiser step per batch of `dataset` (global batches); returns the mean training loss.
+    def distribute(self, dataset: tf.data.Dataset) -> Iterator:
+        """An iterator over `dataset`'s global batches, each split among the strategy's replicas."""
+        return iter(self.strategy.experimental_distribute_dataset(dataset))
 
-        `on_step` receives the running mean loss after each step (for a progress bar).
+    def train_epoch(
+        self,
+        batches: tf.data.Dataset | Iterator,
+        on_step: Callable[[float], None] | None = None,
+        steps: int | None = None,
+    ) -> float:
+        """One optimiser step per global batch; returns the mean training loss.
+
+        `batches` is a dataset (all of it is the epoch) or an iterator from `distribute`, of which the next `steps`
+        batches are the epoch (a run iterates one dataset of all its epochs). `on_step` receives the running mean
+        loss after each step (for a progress bar).
         """
+        if isinstance(batches, tf.data.Dataset):
+            batches = self.distribute(batches)
         losses = []
-        for batch in self.strategy.experimental_distribute_dataset(dataset):
+        for batch in itertools.islice(batches, steps):
             losses.append(self.train_step(batch))
             if on_step is not None:
                 on_step(float(np.mean(losses)))
