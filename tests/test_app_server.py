@@ -96,12 +96,13 @@ def client(app_url, tmp_path_factory):
 
 def test_upload_through_the_api(client):
     example = example_images()[1]
-    # The canvas and candidates; the summary and downloads follow in a chained step of the page's own.
-    canvas, candidates = client.predict(handle_file(example), api_name="/load_image")
+    # The canvas, candidates, summary and (empty until asked for) downloads; the session stays on the server.
+    canvas, candidates, summary, *downloads = client.predict(handle_file(example), api_name="/load_image")
     shown = np.asarray(Image.open(canvas).convert("RGB"))
     assert shown.shape == np.asarray(Image.open(example).convert("RGB")).shape
     assert candidates is None or candidates == []
-    cleared_canvas, _ = client.predict(api_name="/clear")
+    assert "Click on the tumour" in summary and all(not update.get("value") for update in downloads), downloads
+    cleared_canvas, *_ = client.predict(api_name="/clear")
     assert Path(cleared_canvas).is_file()
 
 

@@ -87,7 +87,7 @@ def assert_shows(shown: np.ndarray, expected: np.ndarray) -> None:
 
 
 def wait_for_summary(page, text: str) -> None:
-    """The summary follows the canvas (a chained step): wait for it to say `text`."""
+    """Wait for the summary to say `text` (it comes in the same update as the canvas, rendered a moment later)."""
     page.wait_for_function("t => document.querySelector('#summary')?.innerText.includes(t)", arg=text, timeout=30_000)
 
 

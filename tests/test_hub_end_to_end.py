@@ -89,7 +89,7 @@ def test_app_with_its_defaults_downloads_metas_checkpoint_and_serves(hub, tmp_pa
         )
     try:
         client = wait_for_app(f"http://127.0.0.1:{port}/", process, log)
-        canvas, candidates = client.predict(handle_file(example_images()[0]), api_name="/load_image")
+        canvas, candidates, *_ = client.predict(handle_file(example_images()[0]), api_name="/load_image")
         assert Path(canvas).is_file() and not candidates  # the image, no mask yet
     finally:
         process.terminate()

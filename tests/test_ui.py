@@ -41,10 +41,9 @@ def select(x, y):
 
 
 def outputs(app, result):
-    """What the page shows after an event: its own outputs, the summary of the `details` step that follows, and the
-    files "Prepare downloads" would write then."""
-    values = dict(zip(["session", "canvas", "candidates"], result))
-    values["summary"] = app.details(values["session"])[0]
+    """What the page shows after an event, and the files "Prepare downloads" would write then."""
+    assert len(result) == len(ui.OUTPUTS)
+    values = dict(zip(["session", "canvas", "candidates", "summary"], result))
     files = app.download_files(values["session"]) or [None] * 3
     values.update(zip(["mask_file", "union_file", "overlay_file"], files))
     # The page is sent files, which Gradio serves as they are: the canvas is a JPEG of what `canvas` draws, within
@@ -532,8 +531,7 @@ def test_ground_truth_scores_all_lesions_together(app, tmp_path):
 def test_a_click_answers_with_the_canvas_and_writes_the_downloads_only_when_asked(app, tmp_path):
     state = loaded(app)["session"]
     result = app.click(state, sessions.POSITIVE, sessions.AUTO, True, select(120, 200))
-    assert len(result) == 3  # state, canvas, candidates: what the user waits for
-    summary, *buttons = app.details(result[0])
+    summary, *buttons = result[3:]
     assert "Predicted IoU" in summary
     # The previous mask's files are no longer offered, and none of the new one's are written yet.
     assert all(button["value"] is None and button["interactive"] is False for button in buttons)
@@ -541,9 +539,8 @@ def test_a_click_answers_with_the_canvas_and_writes_the_downloads_only_when_aske
     assert not any(name.endswith(("_labels.png", "_union.png", "_overlay.png")) for name in written())
     buttons = app.prepare_downloads(result[0])
     assert all(button["interactive"] for button in buttons)
-    assert [Path(button["value"]).name for button in buttons] == [
-        f"{state.name}_{kind}.png" for kind in ("labels", "union", "overlay")
-    ]
+    names = [Path(button["value"]).name for button in buttons]
+    assert names == [f"{state.name}_{kind}.png" for kind in ("labels", "union", "overlay")]
     assert all(Path(button["value"]).is_file() for button in buttons)
 
 
@@ -599,12 +596,3 @@ def test_the_same_upload_reported_twice_keeps_the_clicks_made_meanwhile(app):
     assert all(isinstance(value, type(gr.skip())) for value in again)  # nothing on the page changes
     other = outputs(app, app.upload(example_images()[0], clicked, progress=lambda *a, **k: None))["session"]
     assert other.source == example_images()[0] and other.prediction is None  # a new image starts afresh
-
-
-def test_details_of_a_session_the_tab_has_already_replaced_are_skipped(app):
-    request = gr.Request(session_hash="tab")
-    state = app.upload(EXAMPLE, Session(), request, progress=lambda *a, **k: None)[0]
-    first = app.click(state, sessions.POSITIVE, sessions.AUTO, True, select(120, 200), request)[0]
-    second = app.click(first, sessions.POSITIVE, sessions.AUTO, True, select(130, 210), request)[0]
-    assert all(isinstance(value, type(gr.skip())) for value in app.details(first, request))
-    assert "Predicted IoU" in app.details(second, request)[0]

@@ -6,15 +6,14 @@ Handlers are small functions over a `Session` (see `session.py`): every browser 
 model, the compiled decoder and the bounded embedding cache. Programs use the stateless `/segment` endpoint
 (`api.py`).
 
-A click does only what the canvas needs: masks at the display copy's size (see `session.py`), the canvas and the
-candidates as JPEGs. The summary follows as an event of their own (`details`); the exact full-size download files
-are written only when the user asks for them (`prepare_downloads`).
+A click does only what the page shows: masks at the display copy's size (see `session.py`), the canvas and the
+candidates as JPEGs, the summary counted on the copy. The exact full-size download files are written only when the
+user asks for them (`prepare_downloads`): one event per click, so a tab's page has one update to render.
 """
 
 from __future__ import annotations
 
 import threading
-import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,9 +50,11 @@ ENCODING = "Computing the image embedding (once per image)…"
 ENCODER_CONCURRENCY = 1
 # Decoder calls take tens of milliseconds and little memory; a few may run side by side.
 PROMPT_CONCURRENCY = 4
-# The summary after each change, and the full-size downloads when asked: one at a time, since on a 12 MP image each
-# holds a few hundred MB for a fraction of a second to a second, and a tab's stale summaries are skipped anyway.
-DETAILS_CONCURRENCY = 1
+# The full-size downloads, when asked for: one at a time, since on a 12 MP image each holds a few hundred MB for
+# about a second.
+DOWNLOADS_CONCURRENCY = 1
+# What every event that changes the masks answers with (`SegmentationApp.render`).
+OUTPUTS = ("state", "canvas", "candidates", "summary", "mask download", "union download", "overlay download")
 QUEUE_SIZE = 64
 # Events one session may have waiting: a tab fires each of its events at most once at a time; a program that
 # submits more waits for its earlier calls (see queue_limits.py).
@@ -101,10 +102,8 @@ def example_images() -> list[str]:
 class SegmentationApp:
     """The handlers behind the page; each takes and returns a `Session`.
 
-    A click answers with what it changes on screen (`render`: state, canvas, candidates); the summary follows in
-    an event of its own (`details`), so the user sees the mask without waiting for it, and the full-size download
-    files are written on request (`prepare_downloads`). A tab's `details` for a session it has already replaced is
-    skipped: on a large image each takes a while, and a user clicking fast only needs the last.
+    Every event answers with `render`: what it changes on screen, all at the size shown. The full-size download
+    files are written only on request (`prepare_downloads`).
     """
 
     def __init__(self, predictor: SamPredictor, downloads: Downloads | None = None):
@@ -112,22 +111,20 @@ class SegmentationApp:
         self.downloads = downloads or Downloads()
         self._thumbnails: OrderedDict[str, np.ndarray] = OrderedDict()  # image key -> display thumbnail
         self._thumbnails_lock = threading.Lock()
-        # Each tab's latest session (weakly: a forgotten session must go), to tell when `details` is stale.
-        self._latest: weakref.WeakValueDictionary[str, Session] = weakref.WeakValueDictionary()
 
     # --- events -------------------------------------------------------------------------------------------
-    def upload(self, path: str | None, session: Session, request: gr.Request | None = None, progress=gr.Progress()):
+    def upload(self, path: str | None, session: Session, progress=gr.Progress()):
         if path is None:
-            return self.render(Session(), request)
+            return self.render(Session())
         if path == session.source and session.image is not None:
             # Gradio reports a tab's new image twice; the second must not reset the clicks made since.
-            return gr.skip(), gr.skip(), gr.skip()
+            return (gr.skip(),) * len(OUTPUTS)
         image = read_upload(path)
         # The encoder may be finishing another image (an example encoded in the background): say so.
         waiting = self.predictor.encoder_busy
         progress(0.0, desc="The encoder is finishing another image; yours is next…" if waiting else ENCODING)
         encoded = self.predictor.encode(image)
-        return self.render(sessions.new_image(encoded.image, Path(path).stem, encoded.key, source=path), request)
+        return self.render(sessions.new_image(encoded.image, Path(path).stem, encoded.key, source=path))
 
     def click(
         self,
@@ -136,7 +133,6 @@ class SegmentationApp:
         candidate_mode: str,
         mask_feedback: bool,
         event: gr.SelectData,
-        request: gr.Request | None = None,
     ):
         x, y = event.index  # in the display copy's pixels
         if session.image is None:
@@ -144,13 +140,13 @@ class SegmentationApp:
                 "Upload an image (or pick an example) before clicking. An image is forgotten after "
                 f"{SESSION_IDLE_S // 60} minutes without a click."
             )
-            return self.render(session, request)
+            return self.render(session)
         try:
             x, y = session.to_image_pixel(float(x), float(y))
             session = self.prompt(session, x, y, mode, candidate_mode, mask_feedback)
         except (PromptError, ImageError) as error:
             warn(str(error))
-        return self.render(session, request)
+        return self.render(session)
 
     def prompt(
         self, session: Session, x: float, y: float, mode: str, candidate_mode: str, mask_feedback: bool
@@ -161,42 +157,40 @@ class SegmentationApp:
             session = self.predict(session, candidate_mode, session.refinement_logits() if mask_feedback else None)
         return session
 
-    def change_candidates(
-        self, session: Session, candidate_mode: str, mask_feedback: bool, request: gr.Request | None = None
-    ):
+    def change_candidates(self, session: Session, candidate_mode: str, mask_feedback: bool):
         if session.prediction is None or not session.has_prompt:
-            return self.render(session, request)
+            return self.render(session)
         # Recompute the current prompts with the mask prompt they were first given.
         session = self.predict(session, candidate_mode, session.mask_prompt if mask_feedback else None)
-        return self.render(session, request)
+        return self.render(session)
 
-    def choose_candidate(self, session: Session, event: gr.SelectData, request: gr.Request | None = None):
+    def choose_candidate(self, session: Session, event: gr.SelectData):
         if session.prediction is not None and 0 <= event.index < len(session.prediction.masks):
             session = sessions.show_candidate(session, event.index)
-        return self.render(session, request)
+        return self.render(session)
 
-    def undo(self, session: Session, request: gr.Request | None = None):
-        return self.render(sessions.undo(session, self.decode), request)
+    def undo(self, session: Session):
+        return self.render(sessions.undo(session, self.decode))
 
-    def next_lesion(self, session: Session, request: gr.Request | None = None):
+    def next_lesion(self, session: Session):
         try:
             session = sessions.next_lesion(session, self.full_mask(session))
         except PromptError as error:
             warn(str(error))
-        return self.render(session, request)
+        return self.render(session)
 
-    def clear_lesion(self, session: Session, request: gr.Request | None = None):
-        return self.render(sessions.clear_current(session), request)
+    def clear_lesion(self, session: Session):
+        return self.render(sessions.clear_current(session))
 
-    def clear(self, session: Session, request: gr.Request | None = None):
-        return self.render(sessions.clear(session), request)
+    def clear(self, session: Session):
+        return self.render(sessions.clear(session))
 
-    def ground_truth(self, session: Session, path: str | None, request: gr.Request | None = None):
+    def ground_truth(self, session: Session, path: str | None):
         if path is None:
-            return self.render(sessions.with_ground_truth(session, None), request)
+            return self.render(sessions.with_ground_truth(session, None))
         if session.image is None:
             warn("Upload the image first, then its ground-truth mask.")
-            return self.render(session, request)
+            return self.render(session)
         try:
             mask = load_mask(path, name=Path(path).name)
         except ImageError as error:
@@ -206,8 +200,8 @@ class SegmentationApp:
                 f"The mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
                 f"{session.image.shape[1]}x{session.image.shape[0]}: not used."
             )
-            return self.render(session, request)
-        return self.render(sessions.with_ground_truth(session, mask), request)
+            return self.render(session)
+        return self.render(sessions.with_ground_truth(session, mask))
 
     # --- model ---------------------------------------------------------------------------------------------
     def predict(self, session: Session, candidate_mode: str, mask_prompt: np.ndarray | None) -> Session:
@@ -242,32 +236,24 @@ class SegmentationApp:
         return upscale_logits(logits, size, resized, pad_size)[0].numpy() > 0.0
 
     # --- output --------------------------------------------------------------------------------------------
-    def render(self, session: Session, request: gr.Request | None = None):
-        """Values for: state, canvas, candidates gallery. Only what a click changes on screen, at display size;
-        `details` follows with the rest."""
-        if request is not None and request.session_hash is not None:
-            self._latest[request.session_hash] = session
+    def render(self, session: Session):
+        """Values for `OUTPUTS`: state, canvas, candidates gallery, summary, and the three download buttons emptied
+        (their files were of earlier masks). All at the size shown: for a large image, its display copy."""
+        empty = [gr.update(value=None, interactive=False)] * 3
         if session.image is None:
-            return session, None, None
+            return session, None, None, NO_IMAGE, *empty
         files = {f"{session.name}.jpg": self.canvas(session)}
         thumbnails = [] if session.prediction is None else self.candidates(session)
         files.update((f"candidate_{index}.jpg", image) for index, (image, _) in enumerate(thumbnails, start=1))
         paths = self.downloads.write(files)
         candidates = [(paths[f"candidate_{index}.jpg"], label) for index, (_, label) in enumerate(thumbnails, start=1)]
-        return session, paths[f"{session.name}.jpg"], candidates or None
+        return session, paths[f"{session.name}.jpg"], candidates or None, self.summary_text(session), *empty
 
-    def details(self, session: Session, request: gr.Request | None = None):
-        """Values for: summary and the three download buttons, emptied (their files were of the previous masks)."""
-        if request is not None and self._latest.get(request.session_hash, session) is not session:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()  # a newer click's details follow
-        empty = [gr.update(value=None, interactive=False)] * 3
-        if session.image is None:
-            return NO_IMAGE, *empty
+    def summary_text(self, session: Session) -> str:
+        """What the summary says of the session, counted in the frame the page shows."""
         regions, current, truth = sessions.shown_frame(session)
         labels = sessions.combined_labels(regions, current, session.lesion_count + 1)
-        if labels is None:
-            return self.hint(session), *empty
-        return self.summary(session, labels, current, truth), *empty
+        return self.hint(session) if labels is None else self.summary(session, labels, current, truth)
 
     def prepare_downloads(self, session: Session):
         """Values for the label-mask, union and overlay download buttons, now holding their files."""
@@ -434,7 +420,7 @@ def build_demo(predictor: SamPredictor, model_name: str) -> gr.Blocks:
                 )
             with gr.Column(scale=3, min_width=300):
                 controls = _controls()
-        outputs = [session, canvas, controls.candidates]
+        outputs = [session, canvas, controls.candidates, controls.summary, *controls.downloads]  # OUTPUTS
         upload.change(
             app.upload,
             [upload, session],
@@ -456,24 +442,15 @@ def build_demo(predictor: SamPredictor, model_name: str) -> gr.Blocks:
         controls.next_lesion.click(app.next_lesion, [session], outputs, api_name="next_lesion", **quick)
         controls.clear_lesion.click(app.clear_lesion, [session], outputs, api_name="clear_lesion", **quick)
         controls.clear.click(app.clear, [session], outputs, api_name="clear", **quick)
-        # The summary and downloads follow every new canvas as an event of their own: chained with `.then`, they
-        # would keep the click "pending", and the page drops clicks on the canvas until they are done. A change
-        # event also runs only the last of several canvases that came while it was busy.
-        details = dict(
-            concurrency_limit=DETAILS_CONCURRENCY, concurrency_id="details", show_progress="hidden", queue=True
-        )
-        canvas.change(app.details, [session], controls.details, **details)
         controls.prepare_downloads.click(
             app.prepare_downloads,
             [session],
             controls.downloads,
-            concurrency_limit=DETAILS_CONCURRENCY,
-            concurrency_id="details",
+            concurrency_limit=DOWNLOADS_CONCURRENCY,
+            concurrency_id="downloads",
             api_name="prepare_downloads",
         )
-        controls.ground_truth.change(app.ground_truth, [session, controls.ground_truth], outputs).then(
-            app.details, [session], controls.details, **details
-        )
+        controls.ground_truth.change(app.ground_truth, [session, controls.ground_truth], outputs, **quick)
         add_segment_endpoint(predictor, app.downloads, ENCODER_CONCURRENCY)
         # A style element in the page rather than `launch(css=...)`, which only the code that launches would pass.
         gr.HTML(f"<style>{PAGE_CSS}</style>", padding=False, js_on_load=None)
@@ -496,11 +473,6 @@ class _Controls:
     candidate_mode: gr.Radio
     mask_feedback: gr.Checkbox
     ground_truth: gr.File
-
-    @property
-    def details(self) -> list[gr.components.Component]:
-        """The outputs of `SegmentationApp.details`, in its order."""
-        return [self.summary, *self.downloads]
 
     @property
     def downloads(self) -> list[gr.components.Component]:

@@ -256,7 +256,7 @@ def server_phases(traces: list[dict]) -> dict:
     by_fn: dict[str, list[dict]] = {}
     for trace in traces:
         if trace["fn_name"] != "gradio_file_upload":  # the upload request itself: no phases recorded
-            # One handler chained after several events is named details, details_1, ...: one entry for all.
+            # One handler used by several events is named fn, fn_1, ...: one entry for all.
             by_fn.setdefault(re.sub(r"_\d+$", "", trace["fn_name"]), []).append(trace)
     return {
         f"server_{fn}_{phase}_ms": round(statistics.median(t[f"{phase}_ms"] for t in group), 1)
