@@ -76,17 +76,17 @@ def memory_budget(height: int, width: int) -> int:
     )
 
 
-def display_size(height: int, width: int) -> tuple[int, int]:
-    """(height, width) of the copy of a `height` x `width` image that the page shows."""
-    scale = DISPLAY_SIDE / max(height, width)
+def display_size(height: int, width: int, side: int = DISPLAY_SIDE) -> tuple[int, int]:
+    """(height, width) of the copy of a `height` x `width` image that the page shows (longest side at most `side`)."""
+    scale = side / max(height, width)
     if scale >= 1:
         return height, width
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-def display_copy(image: np.ndarray) -> np.ndarray:
-    """The image the page shows: `image` itself if small enough, else a smaller copy."""
-    height, width = display_size(*image.shape[:2])
+def display_copy(image: np.ndarray, side: int = DISPLAY_SIDE) -> np.ndarray:
+    """The image the page shows: `image` itself if its longest side is at most `side`, else a smaller copy."""
+    height, width = display_size(*image.shape[:2], side)
     if (height, width) == image.shape[:2]:
         return image
     return np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR, reducing_gap=2.0))

@@ -21,15 +21,12 @@ from typing import Any
 
 import gradio as gr
 import numpy as np
-import tensorflow as tf
-from PIL import Image
 
 from ..core.embedding_cache import image_key
 from ..core.image_io import ImageError
 from ..core.masks import dice, iou, load_mask
 from ..core.predictor import EncodedImage, Prediction, SamPredictor
 from ..core.prompts import PromptError
-from ..core.transforms import upscale_logits
 from ..drawing.viz import mask_to_png_array, overlay
 from . import session as sessions
 from .api import add_segment_endpoint
@@ -229,11 +226,8 @@ class SegmentationApp:
         what `SamPredictor.decode` returns at full size), for the one candidate shown only."""
         if session.shown_mask is None or session.displays_full_size:
             return session.shown_mask
-        encoded = self.encoded(session)
-        logits = tf.constant(session.prediction.low_res_logits[session.shown : session.shown + 1])
-        size, resized = tf.constant(encoded.original_size), tf.constant(encoded.resized_size)
-        pad_size = self.predictor.model.config.prompt_encoder_config.image_size
-        return upscale_logits(logits, size, resized, pad_size)[0].numpy() > 0.0
+        logits = session.prediction.low_res_logits[session.shown : session.shown + 1]
+        return self.predictor.full_size_masks(self.encoded(session), logits)[0]
 
     # --- output --------------------------------------------------------------------------------------------
     def render(self, session: Session):
@@ -377,10 +371,7 @@ def readable_iou(score: float) -> float:
 
 
 def _thumbnail(image: np.ndarray) -> np.ndarray:
-    height, width = image.shape[:2]
-    scale = min(1.0, THUMBNAIL_SIDE / max(height, width))
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
+    return sessions.display_copy(image, THUMBNAIL_SIDE)
 
 
 def build_demo(predictor: SamPredictor, model_name: str) -> gr.Blocks:

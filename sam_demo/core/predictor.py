@@ -24,7 +24,7 @@ from .embedding_cache import EmbeddingCache, image_key
 from .encoder_precision import encoder_path, resolve_encoder_precision, uses_xla
 from .image_io import MAX_PIXELS, ImageSource, load_image
 from .prompts import BoxLike, LabelsLike, PointsLike, validate_mask_input, validate_prompts
-from .transforms import preprocess_image, to_model_frame
+from .transforms import preprocess_image, to_model_frame, upscale_logits
 
 DEFAULT_DISK_CACHE_BYTES = 2 * 2**30  # about 500 ViT embeddings of 4 MB
 
@@ -273,6 +273,19 @@ class SamPredictor:
             resized,
         )
         return Prediction(decoded.masks, decoded.iou_scores, decoded.low_res_logits)
+
+    def full_size_masks(self, encoded: EncodedImage, low_res_logits: np.ndarray) -> np.ndarray:
+        """(N, H, W) bool masks at the image's own size from (N, 256, 256) logits of `decode`: exactly the masks
+        `decode` gives without `mask_size` (the same upsampling), for the candidates one needs at full size."""
+        return (
+            upscale_logits(
+                tf.constant(low_res_logits),
+                tf.constant(encoded.original_size),
+                tf.constant(encoded.resized_size),
+                self.model.config.prompt_encoder_config.image_size,
+            ).numpy()
+            > 0.0
+        )
 
     def warm_up(self, image: ImageSource | None = None) -> None:
         """Trace the prompt decoder and compile the vision encoder now (seconds to a minute, once) rather than on
