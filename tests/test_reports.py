@@ -248,3 +248,11 @@ def test_published_reports_keep_hub_ids(tmp_path: Path):
     saved = json.loads((tmp_path / "metrics.json").read_text())["config"]
     assert saved["model"] == "facebook/sam-vit-base" and saved["dataset"] is None
     assert saved["hub_model_id"] == "alice/sam-busi"
+
+
+def test_the_examples_figure_shows_the_predicted_iou_within_0_and_1():
+    from sam_demo.publishing.reports import box_caption
+
+    # The model's own estimate can stray outside [0, 1] (a random model gave -0.37 on a BUSI image).
+    assert box_caption(0.47, -0.37) == "box prompt: Dice 0.47, predicted IoU 0.00"
+    assert box_caption(0.9, 1.15) == "box prompt: Dice 0.90, predicted IoU 1.00"

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..core.embedding_cache import image_key
 from ..core.image_io import ImageError
-from ..core.masks import dice, iou, load_mask
+from ..core.masks import dice, iou, load_mask, readable_iou
 from ..core.predictor import EncodedImage, Prediction, SamPredictor
 from ..core.prompts import PromptError
 from ..drawing.viz import mask_to_png_array, overlay
@@ -363,11 +363,6 @@ class SegmentationApp:
         if about:
             lines.append("Counted on the 1024-px copy shown; the downloads are exact.")
         return "\n\n".join(lines)
-
-
-def readable_iou(score: float) -> float:
-    """A predicted IoU as people read it: the model's estimate can stray outside [0, 1] (1.15 has no meaning)."""
-    return float(np.clip(score, 0.0, 1.0))
 
 
 def _thumbnail(image: np.ndarray) -> np.ndarray:

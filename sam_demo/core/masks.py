@@ -53,3 +53,8 @@ def iou(predicted: np.ndarray, target: np.ndarray) -> float:
     """Intersection over union of two bool masks (1.0 when both are empty)."""
     union = np.logical_or(predicted, target).sum()
     return 1.0 if union == 0 else float(np.logical_and(predicted, target).sum() / union)
+
+
+def readable_iou(score: float) -> float:
+    """A predicted IoU as people read it: the model's estimate can stray outside [0, 1] (1.15 has no meaning)."""
+    return float(np.clip(score, 0.0, 1.0))

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..core.masks import dice, mask_box
+from ..core.masks import dice, mask_box, readable_iou
 from ..core.predictor import SamPredictor
 from ..data.examples import TrainingExample
 from ..drawing.viz import BLUE, BLUISH_GREEN, ORANGE, REDDISH_PURPLE, SKY_BLUE, VERMILLION, display_box, display_mask
@@ -92,6 +92,11 @@ def published_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def box_caption(dice_score: float, predicted_iou: float) -> str:
+    """The caption of a box prompt's mask in the examples figure (the predicted IoU as people read it)."""
+    return f"box prompt: Dice {dice_score:.2f}, predicted IoU {readable_iou(predicted_iou):.2f}"
+
+
 def save_examples_figure(predictor: SamPredictor, examples: list[TrainingExample], path: Path, count: int = 4) -> None:
     """Held-out images: ground truth beside the fine-tuned model's mask for a tight box prompt."""
     from matplotlib.figure import Figure
@@ -103,7 +108,7 @@ def save_examples_figure(predictor: SamPredictor, examples: list[TrainingExample
         for column, (title, overlay_mask) in enumerate(
             [
                 (f"{example.name}: ground truth", example.mask),
-                (f"box prompt: Dice {dice(mask, example.mask):.2f}, predicted IoU {predicted_iou:.2f}", mask),
+                (box_caption(dice(mask, example.mask), predicted_iou), mask),
             ]
         ):
             axes = figure.add_subplot(len(shown), 2, 2 * row + column + 1)
