@@ -36,6 +36,10 @@ def test_browser_benchmark():
         result, "upload_to_canvas_s", "click_to_canvas_ms", "click_to_canvas_p95_ms", "predictor_click_ms", "encoder_s"
     )
     assert {"app_overhead_ms", "encoder_path", "machine"} <= result.keys()
+    # The floor page's clicks were timed too, and the app's overhead is split into it and the rest.
+    assert result["gradio_floor_ms"] > 0
+    assert result["app_overhead_beyond_floor_ms"] == round(result["app_overhead_ms"] - result["gradio_floor_ms"], 1)
+    assert "server_details_total_ms" in result  # the page asked for the details once each canvas was shown
     assert any(key.startswith("server_") and key.endswith("_total_ms") for key in result)  # Gradio's traces
 
 

@@ -96,14 +96,16 @@ def client(app_url, tmp_path_factory):
 
 def test_upload_through_the_api(client):
     example = example_images()[1]
-    # The canvas, candidates, summary and (empty until asked for) downloads; the session stays on the server.
-    canvas, candidates, summary, *downloads = client.predict(handle_file(example), api_name="/load_image")
+    # The canvas; then, as the page asks once it shows it, the candidates, summary and (empty until asked for)
+    # downloads. The session stays on the server.
+    canvas = client.predict(handle_file(example), api_name="/load_image")
     shown = np.asarray(Image.open(canvas).convert("RGB"))
     assert shown.shape == np.asarray(Image.open(example).convert("RGB")).shape
+    candidates, summary, *downloads = client.predict(api_name="/details")
     assert candidates is None or candidates == []
     assert "Click on the tumour" in summary and all(not update.get("value") for update in downloads), downloads
-    cleared_canvas, *_ = client.predict(api_name="/clear")
-    assert Path(cleared_canvas).is_file()
+    assert Path(client.predict(api_name="/clear")).is_file()
+    assert client.predict(api_name="/details")[1] == "Click on the tumour (or draw a box)."
 
 
 def test_bad_upload_is_reported_and_the_server_keeps_serving(client, tmp_path, capfd):
@@ -112,8 +114,7 @@ def test_bad_upload_is_reported_and_the_server_keeps_serving(client, tmp_path, c
     with pytest.raises(AppError, match="scan.png"):
         client.predict(handle_file(str(junk)), api_name="/load_image")
     assert "Traceback" not in capfd.readouterr().err  # a user's bad file is not a bug
-    canvas, *_ = client.predict(handle_file(example_images()[0]), api_name="/load_image")
-    assert Path(canvas).is_file()
+    assert Path(client.predict(handle_file(example_images()[0]), api_name="/load_image")).is_file()
 
 
 def test_uploads_over_the_limit_are_refused_before_they_are_stored(app_url, tmp_path):

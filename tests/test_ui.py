@@ -43,7 +43,11 @@ def select(x, y):
 def outputs(app, result):
     """What the page shows after an event, and the files "Prepare downloads" would write then."""
     assert len(result) == len(ui.OUTPUTS)
-    values = dict(zip(["session", "canvas", "candidates", "summary"], result))
+    values = dict(zip(["session", "canvas"], result))
+    details = app.details(values["session"])  # the event Gradio chains after each one
+    assert len(details) == len(ui.DETAILS)
+    values.update(zip(["candidates", "summary"], details))
+    assert all(button["value"] is None and not button["interactive"] for button in details[2:])
     files = app.download_files(values["session"]) or [None] * 3
     values.update(zip(["mask_file", "union_file", "overlay_file"], files))
     # The page is sent files, which Gradio serves as they are: the canvas is a JPEG of what `canvas` draws, within
@@ -531,7 +535,8 @@ def test_ground_truth_scores_all_lesions_together(app, tmp_path):
 def test_a_click_answers_with_the_canvas_and_writes_the_downloads_only_when_asked(app, tmp_path):
     state = loaded(app)["session"]
     result = app.click(state, sessions.POSITIVE, sessions.AUTO, True, select(120, 200))
-    summary, *buttons = result[3:]
+    assert len(result) == 2 and Path(result[1]).suffix == ".jpg"  # what the user waits for: session and canvas
+    _, summary, *buttons = app.details(result[0])
     assert "Predicted IoU" in summary
     # The previous mask's files are no longer offered, and none of the new one's are written yet.
     assert all(button["value"] is None and button["interactive"] is False for button in buttons)

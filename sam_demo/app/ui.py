@@ -6,9 +6,12 @@ Handlers are small functions over a `Session` (see `session.py`): every browser 
 model, the compiled decoder and the bounded embedding cache. Programs use the stateless `/segment` endpoint
 (`api.py`).
 
-A click does only what the page shows: masks at the display copy's size (see `session.py`), the canvas and the
-candidates as JPEGs, the summary counted on the copy. The exact full-size download files are written only when the
-user asks for them (`prepare_downloads`): one event per click, so a tab's page has one update to render.
+A click does only what the page shows: masks at the display copy's size (see `session.py`), the canvas as a JPEG,
+the summary counted on the copy. Every event answers in two steps: `render` (the session and the canvas, which
+the user waits for), then `details` (candidates, summary, download buttons), which the page asks for once the new
+canvas is painted (`CANVAS_SHOWN_JS`). Built in the same update, or fetched while the canvas loads, those outputs
+made the canvas appear 90-130 ms later on 2 cores, as long as the decoder takes. The exact full-size download files
+are written only when the user asks for them (`prepare_downloads`).
 """
 
 from __future__ import annotations
@@ -50,8 +53,10 @@ PROMPT_CONCURRENCY = 4
 # The full-size downloads, when asked for: one at a time, since on a 12 MP image each holds a few hundred MB for
 # about a second.
 DOWNLOADS_CONCURRENCY = 1
-# What every event that changes the masks answers with (`SegmentationApp.render`).
-OUTPUTS = ("state", "canvas", "candidates", "summary", "mask download", "union download", "overlay download")
+# What every event that changes the masks answers with (`SegmentationApp.render`), then what the page asks for once
+# it has painted the new canvas (`SegmentationApp.details`).
+OUTPUTS = ("state", "canvas")
+DETAILS = ("candidates", "summary", "mask download", "union download", "overlay download")
 QUEUE_SIZE = 64
 # Events one session may have waiting: a tab fires each of its events at most once at a time; a program that
 # submits more waits for its earlier calls (see queue_limits.py).
@@ -75,6 +80,25 @@ PAGE_CSS = """
 #examples .gallery-item .container, #examples .gallery-item img { width: 100%; max-height: 72px; object-fit: contain; }
 .hint p { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
 @media (max-width: 640px) { #header h1 { font-size: 1.4rem; } }
+"""
+# Runs in the page (`gr.HTML(js_on_load=...)`): when the canvas shows a new image (or none), wait until it is decoded
+# and painted, then fire this element's click event, which answers with `SegmentationApp.details`. A canvas replaced
+# meanwhile asks only once, for the newest. A hidden tab paints nothing, so it asks at once.
+CANVAS_SHOWN_JS = """
+let shown = document.querySelector('#canvas img')?.src ?? '';
+const ask = (src) => {
+  if (src !== shown) return;
+  if (document.hidden) trigger('click');
+  else requestAnimationFrame(() => setTimeout(() => { if (src === shown) trigger('click'); }, 0));
+};
+new MutationObserver(() => {
+  const image = document.querySelector('#canvas img');
+  const src = image?.src ?? '';
+  if (src === shown) return;
+  shown = src;
+  if (image) image.decode().then(() => ask(src), () => ask(src));
+  else ask(src);
+}).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['src'] });
 """
 
 
@@ -231,17 +255,23 @@ class SegmentationApp:
 
     # --- output --------------------------------------------------------------------------------------------
     def render(self, session: Session):
-        """Values for `OUTPUTS`: state, canvas, candidates gallery, summary, and the three download buttons emptied
-        (their files were of earlier masks). All at the size shown: for a large image, its display copy."""
+        """Values for `OUTPUTS`: the session and the canvas, at the size shown (for a large image, its display
+        copy). The user waits for these; the rest comes from `details`."""
+        if session.image is None:
+            return session, None
+        return session, self.downloads.write({f"{session.name}.jpg": self.canvas(session)})[f"{session.name}.jpg"]
+
+    def details(self, session: Session):
+        """Values for `DETAILS`: the candidates gallery, the summary, and the three download buttons emptied (their
+        files were of earlier masks)."""
         empty = [gr.update(value=None, interactive=False)] * 3
         if session.image is None:
-            return session, None, None, NO_IMAGE, *empty
-        files = {f"{session.name}.jpg": self.canvas(session)}
+            return None, NO_IMAGE, *empty
         thumbnails = [] if session.prediction is None else self.candidates(session)
-        files.update((f"candidate_{index}.jpg", image) for index, (image, _) in enumerate(thumbnails, start=1))
-        paths = self.downloads.write(files)
-        candidates = [(paths[f"candidate_{index}.jpg"], label) for index, (_, label) in enumerate(thumbnails, start=1)]
-        return session, paths[f"{session.name}.jpg"], candidates or None, self.summary_text(session), *empty
+        names = [f"candidate_{index}.jpg" for index in range(1, len(thumbnails) + 1)]
+        paths = self.downloads.write(dict(zip(names, (image for image, _ in thumbnails))))
+        candidates = [(paths[name], label) for name, (_, label) in zip(names, thumbnails)]
+        return candidates or None, self.summary_text(session), *empty
 
     def summary_text(self, session: Session) -> str:
         """What the summary says of the session, counted in the frame the page shows."""
@@ -406,7 +436,11 @@ def build_demo(predictor: SamPredictor, model_name: str) -> gr.Blocks:
                 )
             with gr.Column(scale=3, min_width=300):
                 controls = _controls()
-        outputs = [session, canvas, controls.candidates, controls.summary, *controls.downloads]  # OUTPUTS
+        outputs = [session, canvas]  # OUTPUTS
+        details = [controls.candidates, controls.summary, *controls.downloads]  # DETAILS
+        # No progress animation over the canvas for a click or a button that only decodes (a tenth of a second): in
+        # 4 headless Chromium tabs on 2 cores, repainting it cost the browsers more CPU than the server's click.
+        quick = dict(show_progress="hidden")
         upload.change(
             app.upload,
             [upload, session],
@@ -416,9 +450,6 @@ def build_demo(predictor: SamPredictor, model_name: str) -> gr.Blocks:
             api_name="load_image",
         )
         prompt_inputs = [session, controls.mode, controls.candidate_mode, controls.mask_feedback]
-        # No progress animation over the canvas for a click or a button that only decodes (a tenth of a second): in
-        # 4 headless Chromium tabs on 2 cores, repainting it cost the browsers more CPU than the server's click.
-        quick = dict(show_progress="hidden")
         canvas.select(app.click, prompt_inputs, outputs, concurrency_limit=PROMPT_CONCURRENCY, **quick)
         controls.candidates.select(app.choose_candidate, [session], outputs, **quick)
         controls.candidate_mode.change(
@@ -438,8 +469,10 @@ def build_demo(predictor: SamPredictor, model_name: str) -> gr.Blocks:
         )
         controls.ground_truth.change(app.ground_truth, [session, controls.ground_truth], outputs, **quick)
         add_segment_endpoint(predictor, app.downloads, ENCODER_CONCURRENCY)
-        # A style element in the page rather than `launch(css=...)`, which only the code that launches would pass.
-        gr.HTML(f"<style>{PAGE_CSS}</style>", padding=False, js_on_load=None)
+        # A style element in the page rather than `launch(css=...)`, which only the code that launches would pass;
+        # its script asks for the details once each new canvas is on screen.
+        canvas_shown = gr.HTML(f"<style>{PAGE_CSS}</style>", padding=False, js_on_load=CANVAS_SHOWN_JS)
+        canvas_shown.click(app.details, [session], details, api_name="details", **quick)
     return demo
 
 

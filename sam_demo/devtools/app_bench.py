@@ -42,11 +42,13 @@ from playwright.async_api import Browser, Page, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
+from ..app.downloads import JPEG_OPTIONS
 from ..core.encoder_precision import resolve_encoder_precision
 from ..core.image_io import load_image
 from ..core.model import load_sam, save_sam
 from ..core.predictor import SamPredictor
 from ..core.prompt_kinds import wants_multimask
+from ..drawing.viz import overlay
 from .bench import machine
 from .phantom import make_phantom
 from .random_models import sam_architecture
@@ -59,6 +61,9 @@ STARTUP_TIMEOUT_S = 900  # a random ViT-L loads, compiles and encodes the four e
 BACKGROUND_DONE = "images in the background in"  # the log line of `SamPredictor.encode_in_background`
 UPLOAD_TIMEOUT_S = 600  # the first upload compiles the encoder (XLA); ViT-L then runs 30-100 s here
 CLICK_TIMEOUT_S = 120
+# In `browser`, the pause before each click, as a user looks at the new mask: the page asks for the summary and the
+# candidates once the canvas is painted, so a click sent at once would wait behind that.
+THINK_S = 0.5
 SERVER_PHASES = ("queue_wait", "fn_call", "postprocess", "total")
 
 # Installed in each page before anything is timed. A click on the canvas image (or a file chosen in a file input)
@@ -227,6 +232,37 @@ def served_app(model_folder: Path, workdir: Path) -> Iterator[Server]:
         stop(process)
 
 
+@contextmanager
+def served_floor(canvas_dir: Path, workdir: Path) -> Iterator[Server]:
+    """The Gradio floor page (`gradio_floor.py`) on a free loopback port until the block ends."""
+    port = free_port()
+    scratch = workdir / "floor-tmp"
+    scratch.mkdir()
+    env = {**os.environ, "GRADIO_TEMP_DIR": str(scratch), "GRADIO_ANALYTICS_ENABLED": "False"}
+    log = workdir / "floor.log"
+    command = [sys.executable, "-m", "sam_demo.devtools.gradio_floor", str(port), str(canvas_dir)]
+    with log.open("w") as output:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+    server = Server(process, f"http://127.0.0.1:{port}", log)
+    try:
+        deadline = time.monotonic() + 120
+        while not _serves(server.url):
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"the floor page did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield server
+    finally:
+        stop(process)
+
+
+def _serves(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/config", timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
 def wait_until_serving(server: Server) -> None:
     """Until the page is served and the examples' background encoding is over (it would slow what is measured)."""
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
@@ -288,8 +324,13 @@ def click_points(height: int, width: int, count: int) -> list[tuple[int, int]]:
     return points
 
 
-def measure_predictor(model_folder: Path, warm_up: Path, image: Path, points: list[tuple[int, int]]) -> dict:
-    """The same clicks decoded by a SamPredictor in this process, loaded as app.py loads it; freed on return."""
+def measure_predictor(
+    model_folder: Path, warm_up: Path, image: Path, points: list[tuple[int, int]], canvas_dir: Path
+) -> dict:
+    """The same clicks decoded by a SamPredictor in this process, loaded as app.py loads it; freed on return.
+
+    Each click's mask and points are drawn as the app draws its canvas and saved as the app saves it (JPEG) in
+    `canvas_dir`, for the Gradio floor (`gradio_floor.py`): the plain image first, then one per click."""
     precision = resolve_encoder_precision("auto")
     model, processor = load_sam(model_folder, mixed_precision=None if precision == "float32" else precision)
     predictor = SamPredictor(model, processor, cache_size=2, encoder_precision=precision)
@@ -300,12 +341,16 @@ def measure_predictor(model_folder: Path, warm_up: Path, image: Path, points: li
     encoded = predictor.encode(pixels)
     encoder_s = time.perf_counter() - start
     click_ms = []
+    canvases = {"canvas_000.jpg": pixels}
     for count in range(1, len(points) + 1):  # the app's clicks accumulate, with its rule for candidate masks
         start = time.perf_counter()
-        predictor.decode(
+        prediction = predictor.decode(
             encoded, points=points[:count], labels=[1] * count, multimask_output=wants_multimask(count, False)
         )
         click_ms.append((time.perf_counter() - start) * 1000)
+        canvases[f"canvas_{count:03d}.jpg"] = overlay(pixels, prediction.best, np.array(points[:count]), [1] * count)
+    for name, canvas in canvases.items():
+        Image.fromarray(canvas).save(canvas_dir / name, **JPEG_OPTIONS)
     return {
         "encoder_path": predictor.encoder_path,
         "encoder_s": round(encoder_s, 2),
@@ -452,9 +497,13 @@ def bench_browser(arch: str, clicks: int, image_path: Path | None = None) -> dic
         height, width = load_image(image).shape[:2]
         warm_up = phantom_file(workdir, (height, width), 1)
         points = click_points(height, width, clicks)
-        # Before the server starts: both would contend for the same cores.
-        predictor = measure_predictor(model_folder, warm_up, image, points)
+        canvas_dir = workdir / "floor"
+        canvas_dir.mkdir()
+        # Before the servers start: both would contend for the same cores.
+        predictor = measure_predictor(model_folder, warm_up, image, points, canvas_dir)
         gc.collect()
+        with served_floor(canvas_dir, workdir) as floor:
+            floor_ms = asyncio.run(_floor_clicks(floor, (height, width), points))
         with served_app(model_folder, workdir) as server:
             browser_result = asyncio.run(_one_user(server, warm_up, image, points))
             result = {"arch": arch, "image_size": [height, width], "clicks": clicks, **predictor, **browser_result}
@@ -462,9 +511,27 @@ def bench_browser(arch: str, clicks: int, image_path: Path | None = None) -> dic
             result["server_rss_mb"] = round(server.memory_mb())
     if "click_to_canvas_ms" in result:
         result["app_overhead_ms"] = round(result["click_to_canvas_ms"] - result["predictor_click_ms"], 1)
+        result["gradio_floor_ms"] = floor_ms
+        result["app_overhead_beyond_floor_ms"] = round(result["app_overhead_ms"] - floor_ms, 1)
     result["load_average_1min"] = round(os.getloadavg()[0], 1)  # other jobs on the machine skew every number
     result["machine"] = machine()
     return result
+
+
+async def _floor_clicks(floor: Server, size: tuple[int, int], points: list) -> float:
+    """Median click -> canvas on the floor page, clicked as `_one_user` clicks the app."""
+    async with async_playwright() as playwright:
+        browser = await launch_browser(playwright)
+        page = await open_page(browser, floor.url)
+        await page.wait_for_selector("#canvas img")
+        outcomes = []
+        for point in points:
+            await asyncio.sleep(THINK_S)
+            outcomes.append(await click(page, point, size))
+        await browser.close()
+    if not all(outcome["ok"] for outcome in outcomes):
+        raise RuntimeError(f"a click on the floor page failed: {failures([], outcomes)}")
+    return click_summary(outcomes)["click_to_canvas_ms"]
 
 
 async def _one_user(server: Server, warm_up: Path, image: Path, points: list) -> dict:
@@ -476,9 +543,13 @@ async def _one_user(server: Server, warm_up: Path, image: Path, points: list) ->
         page = await open_page(browser, server.url)
         uploaded = await upload(page, image)
         size = load_image(image).shape[:2]
-        outcomes = [await click(page, point, size) for point in points] if uploaded["ok"] else []
+        outcomes = []
+        for point in points if uploaded["ok"] else []:
+            await asyncio.sleep(THINK_S)
+            outcomes.append(await click(page, point, size))
         await browser.close()
     return {
+        "think_s": THINK_S,
         "first_upload_to_canvas_s": seconds(first),  # includes the encoder's compilation
         "upload_to_canvas_s": seconds(uploaded),
         **click_summary(outcomes),

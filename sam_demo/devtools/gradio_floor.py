@@ -1,0 +1,40 @@
+"""The floor under the app's click latency: Gradio's page with the app's canvas, and a click handler that does nothing.
+
+    python -m sam_demo.devtools.gradio_floor PORT CANVAS_DIR
+
+Serves a page with the app's session state and canvas (`gr.Image`, JPEG, `#canvas`) whose click handler returns the
+next of the JPEG files in CANVAS_DIR, made beforehand, in the app's outputs (`ui.OUTPUTS`). `bench browser` times
+clicks on it beside the app's: what is left of the app's overhead once this floor is taken off is the app's own,
+and the floor is what Gradio, the browser and the machine cost whatever the app does.
+"""
+
+from __future__ import annotations
+
+import sys
+from itertools import cycle
+from pathlib import Path
+
+import gradio as gr
+
+from ..app.ui import OUTPUTS, PAGE_CSS
+
+
+def build_floor_page(canvases: list[Path]) -> gr.Blocks:
+    files = cycle(str(path) for path in canvases)
+
+    def click(state: int, event: gr.SelectData) -> tuple[int, str]:
+        return state + 1, next(files)
+
+    with gr.Blocks(title="Gradio floor") as page:
+        state = gr.State(0)
+        canvas = gr.Image(next(files), interactive=False, format="jpeg", buttons=[], elem_id="canvas")
+        outputs = [state, canvas]
+        assert len(outputs) == len(OUTPUTS)  # what the app's click answers with
+        canvas.select(click, [state], outputs, show_progress="hidden")
+        gr.HTML(f"<style>{PAGE_CSS}</style>", padding=False, js_on_load=None)
+    return page
+
+
+if __name__ == "__main__":
+    port, folder = int(sys.argv[1]), Path(sys.argv[2])
+    build_floor_page(sorted(folder.glob("*.jpg"))).queue().launch(server_name="127.0.0.1", server_port=port, quiet=True)
