@@ -143,6 +143,13 @@ def test_point_and_box_prompts_in_a_real_browser(browser, served_app, predictor,
     assert abs(cols.min() - 60) <= 1 and abs(rows.min() - 120) <= 1
     assert abs(cols.max() - 331) <= 1 and abs(rows.max() - 421) <= 1
 
+    # A ground-truth mask leaves the canvas as it is and scores the mask in the summary: the page asks for the
+    # details when the canvas changes, so this event must ask itself.
+    source = page.locator("#canvas img").get_attribute("src")
+    page.locator("input[type=file]").last.set_input_files(example.replace(".png", "_mask.png"))
+    wait_for_summary(page, "Against your ground truth")
+    assert page.locator("#canvas img").get_attribute("src") == source
+
     # Downloads: empty until asked for, then the label image at the image's own size.
     mask_button = page.locator("#mask-download")
     page.wait_for_function("() => document.querySelector('#mask-download').disabled", timeout=30_000)

@@ -452,9 +452,11 @@ def build_demo(predictor: SamPredictor, model_name: str) -> gr.Blocks:
         prompt_inputs = [session, controls.mode, controls.candidate_mode, controls.mask_feedback]
         canvas.select(app.click, prompt_inputs, outputs, concurrency_limit=PROMPT_CONCURRENCY, **quick)
         controls.candidates.select(app.choose_candidate, [session], outputs, **quick)
+        # The page asks for the details when the canvas changes. These two may change the details alone (the list of
+        # candidates, the scores against a ground truth) and keep the canvas, so they ask themselves.
         controls.candidate_mode.change(
             app.change_candidates, [session, controls.candidate_mode, controls.mask_feedback], outputs, **quick
-        )
+        ).then(app.details, [session], details, api_name="candidate_mode_details", api_visibility="private", **quick)
         controls.undo.click(app.undo, [session], outputs, api_name="undo", **quick)
         controls.next_lesion.click(app.next_lesion, [session], outputs, api_name="next_lesion", **quick)
         controls.clear_lesion.click(app.clear_lesion, [session], outputs, api_name="clear_lesion", **quick)
@@ -467,7 +469,9 @@ def build_demo(predictor: SamPredictor, model_name: str) -> gr.Blocks:
             concurrency_id="downloads",
             api_name="prepare_downloads",
         )
-        controls.ground_truth.change(app.ground_truth, [session, controls.ground_truth], outputs, **quick)
+        controls.ground_truth.change(app.ground_truth, [session, controls.ground_truth], outputs, **quick).then(
+            app.details, [session], details, api_name="ground_truth_details", api_visibility="private", **quick
+        )
         add_segment_endpoint(predictor, app.downloads, ENCODER_CONCURRENCY)
         # A style element in the page rather than `launch(css=...)`, which only the code that launches would pass;
         # its script asks for the details once each new canvas is on screen.

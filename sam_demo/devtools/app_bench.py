@@ -9,6 +9,10 @@ to the moment the new canvas image is loaded and decoded, so Playwright's own ro
 runs with GRADIO_PROFILING=1, whose per-event traces split the server's part into queue wait, handler and
 Gradio's postprocessing (PNG encoding of the outputs).
 
+`browser` also clicks, in the same run and the same way, on the Gradio floor (`gradio_floor.py`): the app's page
+reduced to its canvas and session, with a handler that returns canvases drawn beforehand. Its median is what any
+Gradio app costs per click on this machine and browser; `app_overhead_beyond_floor_ms` is what is left for the app.
+
 `sessions --client api` runs the same users as programs instead of tabs: each a `gradio_client.Client` calling the
 stateless `/segment` endpoint once per click, with all its clicks so far (the image sent each time, as a program
 would). There is no browser on the machine then, so the latencies are the server's and the transport's alone.
