@@ -35,7 +35,7 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,72 +213,59 @@ def save_random_model(arch: str, folder: Path) -> None:
 @contextmanager
 def served_app(model_folder: Path, workdir: Path) -> Iterator[Server]:
     """`python app.py` on a free loopback port until the block ends, then SIGTERM (the app's clean exit)."""
-    port = free_port()
-    scratch = workdir / "server-tmp"  # Gradio's cache and the app's downloads: removed with `workdir`
-    scratch.mkdir()
-    env = {
-        **os.environ,
-        "GRADIO_PROFILING": "1",  # per-event server traces at /gradio_api/profiling/traces
-        "GRADIO_TEMP_DIR": str(scratch),
-        "TMPDIR": str(scratch),
-        "HF_HUB_OFFLINE": "1",
-        "GRADIO_ANALYTICS_ENABLED": "False",
-    }
-    log = workdir / "app.log"
-    command = [sys.executable, "app.py", "--model", str(model_folder), "--port", str(port), "--host", "127.0.0.1"]
-    with log.open("w") as output:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
-    server = Server(process, f"http://127.0.0.1:{port}", log)
-    try:
-        wait_until_serving(server)
+    command = [sys.executable, "app.py", "--model", str(model_folder), "--host", "127.0.0.1", "--port"]
+    # GRADIO_PROFILING: per-event traces at /gradio_api/profiling/traces. TMPDIR: the app's downloads folder in
+    # `workdir` (the floor page serves files from the system's, which Gradio allows).
+    env = {"GRADIO_PROFILING": "1", "HF_HUB_OFFLINE": "1", "TMPDIR": str(workdir / "app-tmp")}
+    with served(command, workdir, "app", env) as server:
+        wait_until_serving(server, STARTUP_TIMEOUT_S, lambda: BACKGROUND_DONE in server.log.read_text())
         yield server
-    finally:
-        stop(process)
 
 
 @contextmanager
 def served_floor(canvas_dir: Path, workdir: Path) -> Iterator[Server]:
     """The Gradio floor page (`gradio_floor.py`) on a free loopback port until the block ends."""
-    port = free_port()
-    scratch = workdir / "floor-tmp"
-    scratch.mkdir()
-    env = {**os.environ, "GRADIO_TEMP_DIR": str(scratch), "GRADIO_ANALYTICS_ENABLED": "False"}
-    log = workdir / "floor.log"
-    command = [sys.executable, "-m", "sam_demo.devtools.gradio_floor", str(port), str(canvas_dir)]
-    with log.open("w") as output:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
-    server = Server(process, f"http://127.0.0.1:{port}", log)
-    try:
-        deadline = time.monotonic() + 120
-        while not _serves(server.url):
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError(f"the floor page did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
+    command = [sys.executable, "-m", "sam_demo.devtools.gradio_floor", str(canvas_dir), "--port"]
+    with served(command, workdir, "floor") as server:
+        wait_until_serving(server, 120)
         yield server
+
+
+@contextmanager
+def served(command: list[str], workdir: Path, name: str, env: dict | None = None) -> Iterator[Server]:
+    """`command` followed by a free loopback port, run from the repository with its cache and temporary files in
+    `workdir` (removed with it) and its output in `workdir/<name>.log`, until the block ends."""
+    port = free_port()
+    scratch = workdir / f"{name}-tmp"  # Gradio's cache and the app's downloads
+    scratch.mkdir()
+    env = {
+        **os.environ,
+        **(env or {}),
+        "GRADIO_TEMP_DIR": str(scratch),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
+    log = workdir / f"{name}.log"
+    with log.open("w") as output:
+        process = subprocess.Popen([*command, str(port)], cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        yield Server(process, f"http://127.0.0.1:{port}", log)
     finally:
         stop(process)
 
 
-def _serves(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/config", timeout=5) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
-def wait_until_serving(server: Server) -> None:
-    """Until the page is served and the examples' background encoding is over (it would slow what is measured)."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+def wait_until_serving(server: Server, timeout_s: float, ready: Callable[[], bool] = lambda: True) -> None:
+    """Until the page is served and `ready()` (for the app: the examples' background encoding is over, since it
+    would slow what is measured)."""
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and server.process.poll() is None:
         try:
             with urllib.request.urlopen(f"{server.url}/config", timeout=5) as response:
-                if response.status == 200 and BACKGROUND_DONE in server.log.read_text():
+                if response.status == 200 and ready():
                     return
         except OSError:
             pass
         time.sleep(0.5)
-    raise RuntimeError(f"app.py did not start serving:\n{server.log.read_text()[-3000:]}")
+    raise RuntimeError(f"{server.log.name} did not start serving:\n{server.log.read_text()[-3000:]}")
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -422,6 +409,15 @@ async def click(
     return await outcome(page, before, timeout_s)
 
 
+async def clicks_as_a_user(page: Page, points: list, image_size: tuple[int, int]) -> list[dict]:
+    """Click each point in turn, `THINK_S` after the previous canvas, as one user of `browser`."""
+    outcomes = []
+    for point in points:
+        await asyncio.sleep(THINK_S)
+        outcomes.append(await click(page, point, image_size))
+    return outcomes
+
+
 async def run_session(page: Page, image: Path, image_size: tuple[int, int], points: list, run: LoadRun) -> None:
     """One user on an open tab: upload, then click each point in turn."""
     done = 0
@@ -528,10 +524,7 @@ async def _floor_clicks(floor: Server, size: tuple[int, int], points: list) -> f
         browser = await launch_browser(playwright)
         page = await open_page(browser, floor.url)
         await page.wait_for_selector("#canvas img")
-        outcomes = []
-        for point in points:
-            await asyncio.sleep(THINK_S)
-            outcomes.append(await click(page, point, size))
+        outcomes = await clicks_as_a_user(page, points, size)
         await browser.close()
     if not all(outcome["ok"] for outcome in outcomes):
         raise RuntimeError(f"a click on the floor page failed: {failures([], outcomes)}")
@@ -547,10 +540,7 @@ async def _one_user(server: Server, warm_up: Path, image: Path, points: list) ->
         page = await open_page(browser, server.url)
         uploaded = await upload(page, image)
         size = load_image(image).shape[:2]
-        outcomes = []
-        for point in points if uploaded["ok"] else []:
-            await asyncio.sleep(THINK_S)
-            outcomes.append(await click(page, point, size))
+        outcomes = await clicks_as_a_user(page, points, size) if uploaded["ok"] else []
         await browser.close()
     return {
         "think_s": THINK_S,

@@ -1,6 +1,6 @@
 """The floor under the app's click latency: Gradio's page with the app's canvas, and a click handler that does nothing.
 
-    python -m sam_demo.devtools.gradio_floor PORT CANVAS_DIR
+    python -m sam_demo.devtools.gradio_floor CANVAS_DIR --port PORT
 
 Serves a page with the app's session state and canvas (`gr.Image`, JPEG, `#canvas`) whose click handler returns the
 next of the JPEG files in CANVAS_DIR, made beforehand, in the app's outputs (`ui.OUTPUTS`). `bench browser` times
@@ -36,5 +36,5 @@ def build_floor_page(canvases: list[Path]) -> gr.Blocks:
 
 
 if __name__ == "__main__":
-    port, folder = int(sys.argv[1]), Path(sys.argv[2])
+    folder, port = Path(sys.argv[1]), int(sys.argv[3])  # CANVAS_DIR --port PORT
     build_floor_page(sorted(folder.glob("*.jpg"))).queue().launch(server_name="127.0.0.1", server_port=port, quiet=True)
