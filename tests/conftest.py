@@ -82,9 +82,9 @@ def load_phantoms(phantom_dataset):
 @pytest.fixture(scope="session")
 def served_app(predictor):
     """The app's page served on a free local port, on the tiny model."""
-    from sam_demo.app.ui import build_demo, configure_queue
+    from sam_demo.app.ui import build_demo, configure_queue, launch
 
     demo = configure_queue(build_demo(predictor, "tiny random SAM (tests)"))
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    _, url, _ = launch(demo, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     yield url.rstrip("/")
     demo.close()

@@ -1,6 +1,8 @@
 """The app as users reach it: `python app.py`, a served page driven through gradio_client, the Space metadata."""
 
+import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,6 +20,8 @@ from gradio_client.utils import QueueError
 from helpers import free_port
 from PIL import Image
 
+from sam_demo.app import session as sessions
+from sam_demo.app.click_route import CLICK_PATH
 from sam_demo.app.ui import (
     MAX_SESSIONS,
     MAX_WAITING_PER_SESSION,
@@ -94,18 +98,65 @@ def client(app_url, tmp_path_factory):
     return Client(app_url, verbose=False, download_files=str(tmp_path_factory.mktemp("client-downloads")))
 
 
-def test_upload_through_the_api(client):
+def served_image(app_url: str, address: str) -> np.ndarray:
+    """An image of the canvas, fetched from the server at its address (relative to the page)."""
+    response = httpx.get(f"{app_url}/{address}", timeout=30)
+    assert response.status_code == 200, address
+    return np.asarray(Image.open(io.BytesIO(response.content)))
+
+
+def test_upload_through_the_api(client, app_url):
     example = example_images()[1]
     # The canvas; then, as the page asks once it shows it, the candidates, summary and (empty until asked for)
     # downloads. The session stays on the server.
     canvas = client.predict(handle_file(example), api_name="/load_image")
-    shown = np.asarray(Image.open(canvas).convert("RGB"))
-    assert shown.shape == np.asarray(Image.open(example).convert("RGB")).shape
+    shown = served_image(app_url, canvas["base"])
+    assert shown.shape == np.asarray(Image.open(example).convert("RGB")).shape and canvas["layer"] is None
     candidates, summary, *downloads = client.predict(api_name="/details")
     assert candidates is None or candidates == []
     assert "Click on the tumour" in summary and all(not update.get("value") for update in downloads), downloads
-    assert Path(client.predict(api_name="/clear")).is_file()
+    assert client.predict(api_name="/clear")["base"] == canvas["base"]
     assert client.predict(api_name="/details")[1] == "Click on the tumour (or draw a box)."
+
+
+def click(app_url: str, session_hash: str, x: int, y: int, **changes) -> httpx.Response:
+    """What the page posts to the click route for a click on display pixel (x, y)."""
+    body = dict(session_hash=session_hash, x=x, y=y, mode=sessions.POSITIVE, candidate_mode=sessions.AUTO)
+    body.update(mask_feedback=False, **changes)
+    return httpx.post(f"{app_url}{CLICK_PATH}", json=body, timeout=60)
+
+
+def test_a_click_by_the_click_route_answers_with_the_layer_and_is_kept_in_the_session(app_url, tmp_path):
+    client = Client(app_url, verbose=False, download_files=str(tmp_path))
+    example = example_images()[0]
+    canvas = client.predict(handle_file(example), api_name="/load_image")
+    response = click(app_url, client.session_hash, 100, 80)
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    layer = Image.open(io.BytesIO(response.content))
+    assert layer.mode == "P" and np.asarray(layer.convert("RGBA"))[..., 3].any()  # a byte per pixel
+    # Less than the image shown, even with the tiny model's random mask (fine noise all over the image).
+    assert len(response.content) < len(httpx.get(f"{app_url}/{canvas['base']}").content)
+    assert re.fullmatch(r"left:[0-9.]+%;top:[0-9.]+%;width:[0-9.]+%;height:[0-9.]+%", response.headers["x-layer-style"])
+    # The session on the server has the click: the page's next event (its details, an undo) sees it.
+    assert "Predicted IoU" in client.predict(api_name="/details")[1]
+    assert client.predict(api_name="/undo")["layer"] is None  # back to no prompt
+    # The same click on the same prompts gives the same layer; Next lesion keeps its mask in the image itself.
+    assert click(app_url, client.session_hash, 100, 80).content == response.content
+    sent = served_image(app_url, client.predict(api_name="/next_lesion")["base"])
+    assert not np.array_equal(sent, served_image(app_url, canvas["base"]))  # the first lesion, now in the image
+
+
+def test_the_click_route_refuses_what_it_does_not_handle_and_gradio_does(app_url, tmp_path):
+    client = Client(app_url, verbose=False, download_files=str(tmp_path))
+    assert click(app_url, "never-seen", 10, 10).status_code == 409  # no such tab
+    client.predict(handle_file(example_images()[0]), api_name="/load_image")
+    assert click(app_url, client.session_hash, 10_000, 10).status_code == 422  # outside the image
+    assert click(app_url, client.session_hash, 10, 10, mode="erase").status_code == 400
+    assert httpx.post(f"{app_url}{CLICK_PATH}", content=b"{" * 5000, timeout=30).status_code == 413
+    box = sessions.BOX
+    assert click(app_url, client.session_hash, 10, 10, mode=box).status_code == 200  # the first corner
+    assert click(app_url, client.session_hash, 10, 10, mode=box).status_code == 422  # a box without area
+    assert client.predict(api_name="/details")[1] == "Click the other corner of the box."
 
 
 def test_bad_upload_is_reported_and_the_server_keeps_serving(client, tmp_path, capfd):
@@ -114,7 +165,7 @@ def test_bad_upload_is_reported_and_the_server_keeps_serving(client, tmp_path, c
     with pytest.raises(AppError, match="scan.png"):
         client.predict(handle_file(str(junk)), api_name="/load_image")
     assert "Traceback" not in capfd.readouterr().err  # a user's bad file is not a bug
-    assert Path(client.predict(handle_file(example_images()[0]), api_name="/load_image")).is_file()
+    assert client.predict(handle_file(example_images()[0]), api_name="/load_image")["base"]
 
 
 def test_uploads_over_the_limit_are_refused_before_they_are_stored(app_url, tmp_path):

@@ -49,19 +49,43 @@ def browser():
         launched.close()
 
 
+# What the canvas shows, at the image's own resolution: the image, and the layer over it where its style places it,
+# composited by the browser as it composites them on screen.
+COMPOSITE_JS = """async () => {
+  await Promise.all([...document.querySelectorAll('#canvas img')].map((image) => image.decode()));
+  const base = document.querySelector('#canvas img.base'), layer = document.querySelector('#canvas img.layer');
+  const size = { width: base.naturalWidth, height: base.naturalHeight };
+  const canvas = Object.assign(document.createElement('canvas'), size);
+  const context = canvas.getContext('2d');
+  context.drawImage(base, 0, 0);
+  if (layer) {
+    const at = (side, size) => Math.round(parseFloat(layer.style[side]) / 100 * size);
+    const [w, h] = [canvas.width, canvas.height];
+    context.drawImage(layer, at('left', w), at('top', h), at('width', w), at('height', h));
+  }
+  return canvas.toDataURL('image/png');
+}"""
+# What identifies the canvas on screen: its images and the version of the value they came from.
+CANVAS_KEY_JS = """() => {
+  const frame = document.querySelector('#canvas .sam-canvas-frame');
+  const images = [...document.querySelectorAll('#canvas img')];
+  return [frame?.dataset.version ?? '', ...images.map((i) => i.src)].join(' ');
+}"""
+
+
+def canvas_key(page) -> str:
+    return page.evaluate(CANVAS_KEY_JS)
+
+
 def canvas_image(page) -> np.ndarray:
-    """The overlay the page displays, as the pixels of the JPEG the server sent."""
-    source = page.locator("#canvas img").get_attribute("src")
-    if source.startswith("data:"):
-        data = base64.b64decode(source.split(",", 1)[1])
-    else:
-        data = page.request.get(source).body()
+    """What the canvas shows: the image the server sent, with the layer of masks and prompts over it."""
+    data = base64.b64decode(page.evaluate(COMPOSITE_JS).split(",", 1)[1])
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
 
 def click_image_pixel(page, x: float, y: float) -> None:
     """Click where image pixel (x, y) is drawn, wherever and however large the page shows the image."""
-    image = page.locator("#canvas img")
+    image = page.locator("#canvas img.base")
     image.scroll_into_view_if_needed()
     box = image.bounding_box()
     natural = image.evaluate("img => [img.naturalWidth, img.naturalHeight]")
@@ -73,8 +97,12 @@ def click_image_pixel(page, x: float, y: float) -> None:
 
 
 def wait_for_new_canvas(page, previous: str | None) -> None:
+    """Wait until the canvas shows an image, other than `previous` (a `canvas_key`), fully loaded."""
     page.wait_for_function(
-        "prev => { const i = document.querySelector('#canvas img'); return i && i.src !== prev && i.complete; }",
+        f"""prev => {{
+          const images = [...document.querySelectorAll('#canvas img')];
+          return images.length && images.every((i) => i.complete) && ({CANVAS_KEY_JS})() !== prev;
+        }}""",
         arg=previous,
         timeout=60_000,
     )
@@ -108,12 +136,12 @@ def test_point_and_box_prompts_in_a_real_browser(browser, served_app, predictor,
     image = load_image(example)
     page.locator("[data-testid='example'], .gallery-item, button.gallery-item").nth(1).click()
     wait_for_new_canvas(page, None)
-    natural = page.locator("#canvas img").evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    natural = page.locator("#canvas img.base").evaluate("img => [img.naturalWidth, img.naturalHeight]")
     assert natural == [image.shape[1], image.shape[0]]
 
     # A positive point: the marker must sit on the pixel that was clicked, although the image is shown scaled.
     target = (150.0, 230.0)
-    before = page.locator("#canvas img").get_attribute("src")
+    before = canvas_key(page)
     scale = click_image_pixel(page, *target)
     assert scale < 0.99, "the test must exercise a scaled display"
     wait_for_new_canvas(page, before)
@@ -130,10 +158,10 @@ def test_point_and_box_prompts_in_a_real_browser(browser, served_app, predictor,
 
     # A box by two clicks, on top of the point: one mask, the box drawn at the clicked corners.
     page.get_by_label("Box (click two corners)").check()
-    before = page.locator("#canvas img").get_attribute("src")
+    before = canvas_key(page)
     click_image_pixel(page, 60, 120)
     wait_for_new_canvas(page, before)
-    before = page.locator("#canvas img").get_attribute("src")
+    before = canvas_key(page)
     click_image_pixel(page, 330, 420)
     wait_for_new_canvas(page, before)
     page.wait_for_function("() => document.querySelectorAll('#candidates img').length === 1", timeout=30_000)
@@ -143,12 +171,11 @@ def test_point_and_box_prompts_in_a_real_browser(browser, served_app, predictor,
     assert abs(cols.min() - 60) <= 1 and abs(rows.min() - 120) <= 1
     assert abs(cols.max() - 331) <= 1 and abs(rows.max() - 421) <= 1
 
-    # A ground-truth mask leaves the canvas as it is and scores the mask in the summary: the page asks for the
-    # details when the canvas changes, so this event must ask itself.
-    source = page.locator("#canvas img").get_attribute("src")
+    # A ground-truth mask leaves the canvas as it is and scores the mask in the summary (the event asks for the
+    # details itself: its canvas may be the same files as before, which the page would not take for a change).
     page.locator("input[type=file]").last.set_input_files(example.replace(".png", "_mask.png"))
     wait_for_summary(page, "Against your ground truth")
-    assert page.locator("#canvas img").get_attribute("src") == source
+    assert np.abs(canvas_image(page).astype(int) - shown).max() <= 2
 
     # Downloads: empty until asked for, then the label image at the image's own size.
     mask_button = page.locator("#mask-download")
@@ -176,6 +203,29 @@ def test_point_and_box_prompts_in_a_real_browser(browser, served_app, predictor,
     page.close()
 
 
+def test_clicks_go_by_the_click_route_and_what_it_refuses_by_gradio_with_a_message(browser, served_app):
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(served_app)
+    page.wait_for_selector("text=Research demo, not for clinical use", timeout=60_000)
+    page.locator("[data-testid='example'], .gallery-item, button.gallery-item").nth(1).click()
+    wait_for_new_canvas(page, None)
+    routed = "() => performance.getEntriesByType('resource').filter((e) => e.name.endsWith('/sam-demo/click'))"
+    # Both corners on one pixel: the route refuses the box, and the page sends the click through Gradio's event,
+    # which keeps the first corner and says what was wrong.
+    page.get_by_label("Box (click two corners)").check()
+    before = canvas_key(page)
+    click_image_pixel(page, 100, 100)
+    wait_for_new_canvas(page, before)
+    assert len(page.evaluate(routed)) == 1 and page.locator("#canvas img.layer").get_attribute("src").startswith(
+        "blob:"
+    )
+    click_image_pixel(page, 100, 100)
+    page.wait_for_selector("text=That box has no area", timeout=30_000)
+    assert len(page.evaluate(routed)) == 2
+    wait_for_summary(page, "Click the other corner of the box.")
+    page.close()
+
+
 def test_on_a_phone_the_image_to_click_follows_the_upload(browser, served_app, predictor):
     page = browser.new_page(viewport=PHONE)
     page.goto(served_app)
@@ -190,7 +240,7 @@ def test_on_a_phone_the_image_to_click_follows_the_upload(browser, served_app, p
     assert upload_bottom <= canvas["y"] < mode["y"]
     assert canvas["y"] - upload_bottom < 200 and canvas["y"] + page.evaluate("window.scrollY") < PHONE["height"]
     # Its box is the image's shape, as wide as the screen allows: no empty bands.
-    shown = page.locator("#canvas img").bounding_box()
+    shown = page.locator("#canvas img.base").bounding_box()
     assert abs(shown["height"] / shown["width"] - image.shape[0] / image.shape[1]) < 0.01
     assert canvas["width"] - shown["width"] < 4 and canvas["height"] - shown["height"] < 4
     assert canvas["x"] >= 0 and canvas["x"] + canvas["width"] <= PHONE["width"]
@@ -204,7 +254,7 @@ def test_on_a_phone_the_image_to_click_follows_the_upload(browser, served_app, p
         assert re.fullmatch(r"[123] · \d\.\d\d( ✓)?", label.inner_text().strip())
 
     # Next lesion keeps the mask (now in the first lesion colour) and starts a new prompt set.
-    before = page.locator("#canvas img").get_attribute("src")
+    before = canvas_key(page)
     page.get_by_role("button", name="Next lesion").click()
     wait_for_new_canvas(page, before)
     second = click_and_find_marker(page, (300.0, 400.0))
@@ -221,7 +271,7 @@ def test_on_a_phone_the_image_to_click_follows_the_upload(browser, served_app, p
 
 def click_and_find_marker(page, target: tuple[float, float]) -> tuple[int, int]:
     """Click image pixel `target` on a scaled display; check the marker is drawn there; return the pixel it marks."""
-    before = page.locator("#canvas img").get_attribute("src")
+    before = canvas_key(page)
     scale = click_image_pixel(page, *target)
     assert scale < 0.99, "the test must exercise a scaled display"
     wait_for_new_canvas(page, before)
@@ -242,7 +292,7 @@ def test_a_replaced_image_is_read_once_and_a_click_after_it_is_kept(browser, ser
     upload = page.locator("input[type=file]").first  # the image's (the ground-truth mask's comes later)
     upload.set_input_files(example_images()[1])
     wait_for_new_canvas(page, None)
-    before = page.locator("#canvas img").get_attribute("src")
+    before = canvas_key(page)
     upload.set_input_files(example_images()[0])
     wait_for_new_canvas(page, before)
     click_image_pixel(page, 150.0, 230.0)

@@ -91,7 +91,7 @@ def test_app_with_its_defaults_downloads_metas_checkpoint_and_serves(hub, tmp_pa
         client = wait_for_app(f"http://127.0.0.1:{port}/", process, log)
         canvas = client.predict(handle_file(example_images()[0]), api_name="/load_image")
         candidates, summary, *_ = client.predict(api_name="/details")
-        assert Path(canvas).is_file() and not candidates  # the image, no mask yet
+        assert canvas["base"] and canvas["layer"] is None and not candidates  # the image, no mask yet
         assert "Click on the tumour" in summary
     finally:
         process.terminate()

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import unquote
 
 import gradio as gr
 import numpy as np
@@ -44,19 +45,44 @@ def outputs(app, result):
     """What the page shows after an event, and the files "Prepare downloads" would write then."""
     assert len(result) == len(ui.OUTPUTS)
     values = dict(zip(["session", "canvas"], result))
+    # The page is sent files, which Gradio serves as they are: the image (a JPEG) and the layer over it (a PNG)
+    # together show what `canvas` draws, within a few levels of it on average; the tests check the drawn pixels
+    # exactly. (Read first: the files written next may push them out of a small downloads folder.)
+    if values["canvas"] is not None:
+        sent = shown_canvas(values["canvas"])
+        values["canvas"] = app.canvas(values["session"])
+        assert np.abs(sent - values["canvas"]).mean() <= JPEG_TOLERANCE
     details = app.details(values["session"])  # the event Gradio chains after each one
     assert len(details) == len(ui.DETAILS)
     values.update(zip(["candidates", "summary"], details))
     assert all(button["value"] is None and not button["interactive"] for button in details[2:])
     files = app.download_files(values["session"]) or [None] * 3
     values.update(zip(["mask_file", "union_file", "overlay_file"], files))
-    # The page is sent files, which Gradio serves as they are: the canvas is a JPEG of what `canvas` draws, within
-    # a few levels of it on average; the tests check the drawn pixels exactly.
-    if values["canvas"] is not None:
-        sent = np.asarray(Image.open(values["canvas"]).convert("RGB")).astype(int)
-        values["canvas"] = app.canvas(values["session"])
-        assert np.abs(sent - values["canvas"]).mean() <= JPEG_TOLERANCE
     return values
+
+
+def served_file(url: str) -> Path:
+    """The file behind one of the canvas's addresses (`gradio_api/file=<path>`)."""
+    assert url.startswith("gradio_api/file=")
+    return Path(unquote(url.removeprefix("gradio_api/file=")))
+
+
+def shown_canvas(value: dict) -> np.ndarray:
+    """The canvas as the page composes it from its value: the image, and the layer where its style places it."""
+    shown = np.asarray(Image.open(served_file(value["base"])).convert("RGB")).astype(float)
+    assert shown.shape[:2] == (value["height"], value["width"])
+    if value["layer"] is not None:
+        layer = np.asarray(Image.open(served_file(value["layer"])).convert("RGBA")).astype(float)
+        place = dict(re.findall(r"(left|top|width|height):([0-9.]+)%", value["layer_style"]))
+        left, top = (
+            round(float(place[side]) / 100 * size) for side, size in (("left", shown.shape[1]), ("top", shown.shape[0]))
+        )
+        assert layer.shape[1] == round(float(place["width"]) / 100 * shown.shape[1])
+        assert layer.shape[0] == round(float(place["height"]) / 100 * shown.shape[0])
+        window = shown[top : top + layer.shape[0], left : left + layer.shape[1]]
+        opacity = layer[..., 3:] / 255
+        window[:] = layer[..., :3] * opacity + window * (1 - opacity)
+    return np.rint(shown).astype(int)
 
 
 def loaded(app, path=EXAMPLE):
@@ -535,7 +561,9 @@ def test_ground_truth_scores_all_lesions_together(app, tmp_path):
 def test_a_click_answers_with_the_canvas_and_writes_the_downloads_only_when_asked(app, tmp_path):
     state = loaded(app)["session"]
     result = app.click(state, sessions.POSITIVE, sessions.AUTO, True, select(120, 200))
-    assert len(result) == 2 and Path(result[1]).suffix == ".jpg"  # what the user waits for: session and canvas
+    # What the user waits for: the session and the canvas (the image, and the layer of mask and prompts over it).
+    assert len(result) == 2 and served_file(result[1]["base"]).suffix == ".jpg"
+    assert served_file(result[1]["layer"]).suffix == ".png"
     _, summary, *buttons = app.details(result[0])
     assert "Predicted IoU" in summary
     # The previous mask's files are no longer offered, and none of the new one's are written yet.

@@ -409,6 +409,52 @@ def test_overlay_is_fast_enough_for_every_click():
 # ---------------------------------------------------------------------------------------------------------
 
 
+def composited(image: np.ndarray, layer: viz.Layer) -> np.ndarray:
+    """`layer` over `image`, as a browser composites an image with straight alpha over another."""
+    out = image.astype(float)
+    rgba = layer.rgba().astype(float)
+    window = out[layer.top : layer.top + rgba.shape[0], layer.left : layer.left + rgba.shape[1]]
+    window[:] = rgba[..., :3] * rgba[..., 3:] / 255 + window * (1 - rgba[..., 3:] / 255)
+    return out
+
+
+@pytest.mark.parametrize(
+    "prompts",
+    [
+        dict(points=np.array([[70.0, 50.0], [20.0, 90.0]]), labels=np.array([1, 0])),
+        dict(box=(30, 25, 110, 95), points=np.array([[0.0, 0.0]]), labels=np.array([1])),
+        dict(corner=(119.0, 99.0)),
+    ],
+)
+def test_a_layer_over_the_image_shows_what_overlay_draws(prompts):
+    image = np.random.default_rng(0).integers(0, 256, (100, 120, 3), dtype=np.uint8)
+    mask = np.zeros((100, 120), bool)
+    mask[40:70, 50:90] = True
+    layer = viz.overlay_layer((100, 120), mask, **prompts)
+    expected = viz.overlay(image, mask, **prompts).astype(float)
+    assert np.abs(composited(image, layer) - expected).max() <= 1  # rounding only
+    assert layer.indices.dtype == np.uint8 and layer.palette[0, 3] == 0  # a byte per pixel; 0 is transparent
+
+
+def test_a_layer_is_cut_to_what_is_drawn_and_is_none_without_anything():
+    mask = np.zeros((200, 300), bool)
+    mask[50:80, 100:160] = True
+    layer = viz.overlay_layer((200, 300), mask)
+    assert (layer.left, layer.top, layer.indices.shape) == (100, 50, (30, 60))
+    assert viz.overlay_layer((200, 300), np.zeros((200, 300), bool)) is None
+    assert viz.overlay_layer((200, 300), None) is None
+    with pytest.raises(ValueError, match="HxW"):
+        viz.overlay_layer((200, 300), np.zeros((2, 200, 300), bool))
+
+
+def test_a_layer_saved_as_png_keeps_its_colours_and_transparency(tmp_path):
+    mask = np.zeros((60, 80), bool)
+    mask[10:40, 20:60] = True
+    layer = viz.overlay_layer((60, 80), mask, points=np.array([[30.0, 20.0]]), labels=np.array([1]))
+    layer.image().save(tmp_path / "layer.png")
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "layer.png").convert("RGBA")), layer.rgba())
+
+
 @pytest.mark.parametrize("dtype", [bool, np.uint8, np.int64, np.float64])
 def test_mask_to_png_array_is_0_or_255(dtype):
     mask = rectangle_mask(6, 9, slice(1, 4), slice(2, 7))

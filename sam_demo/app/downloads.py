@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import io
 import os
 import shutil
 import tempfile
@@ -95,6 +96,13 @@ class Downloads:
     def remove(self) -> None:
         """Delete the folder and every file in it."""
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    """`image` as a PNG file's bytes, compressed as the files written here."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=PNG_COMPRESSION)
+    return buffer.getvalue()
 
 
 def _digest(files: dict[str, np.ndarray]) -> str:

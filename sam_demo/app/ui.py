@@ -6,21 +6,25 @@ Handlers are small functions over a `Session` (see `session.py`): every browser 
 model, the compiled decoder and the bounded embedding cache. Programs use the stateless `/segment` endpoint
 (`api.py`).
 
-A click does only what the page shows: masks at the display copy's size (see `session.py`), the canvas as a JPEG,
-the summary counted on the copy. Every event answers in two steps: `render` (the session and the canvas, which
-the user waits for), then `details` (candidates, summary, download buttons), which the page asks for once the new
-canvas is painted (`CANVAS_SHOWN_JS`). Built in the same update, or fetched while the canvas loads, those outputs
-made the canvas appear 90-130 ms later on 2 cores, as long as the decoder takes. The exact full-size download files
-are written only when the user asks for them (`prepare_downloads`).
+A click does only what the page shows: masks at the display copy's size (see `session.py`), the summary counted
+on the copy. The canvas is two images: the one shown (a JPEG, with the finished lesions), which changes only with
+the image or the lesions, and over it a layer of the current lesion's mask and prompts (a small PNG). A click on
+the page goes by the click route (`click_route.py`), outside Gradio's queue, and gets the new layer alone; what the
+route refuses goes through Gradio's select event, as do all other events. Every event answers in two steps:
+`render` (the session and the canvas, which the user waits for), then `details` (candidates, summary, download
+buttons), which the page asks for once the new canvas is painted (`CANVAS_SHOWN_JS`). The exact full-size download
+files are written only when the user asks for them (`prepare_downloads`).
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import gradio as gr
 import numpy as np
@@ -30,10 +34,11 @@ from ..core.image_io import ImageError
 from ..core.masks import dice, iou, load_mask, readable_iou
 from ..core.predictor import EncodedImage, Prediction, SamPredictor
 from ..core.prompts import PromptError
-from ..drawing.viz import mask_to_png_array, overlay
+from ..drawing.viz import Layer, mask_to_png_array, overlay, overlay_layer
 from . import session as sessions
 from .api import add_segment_endpoint
-from .downloads import Downloads
+from .click_route import CLICK_PATH, click_route
+from .downloads import Downloads, png_bytes
 from .queue_limits import limit_waiting_events_per_session
 from .session import Session
 from .uploads import MAX_UPLOAD_BYTES, UploadedImage, read_upload
@@ -72,8 +77,19 @@ CACHE_SWEEP = (5 * 60, SESSION_IDLE_S)
 # Layout rules Gradio's parameters cannot express. Part of the page itself (see `build_demo`), so that every way of
 # serving it (app.py, `gradio app.py`, a Space, the tests) looks the same.
 PAGE_CSS = """
-/* The image to click: a box fitted to the image (no bands on a phone), never taller than most of the screen. */
-#canvas img { width: auto; height: auto; max-width: 100%; max-height: min(72vh, 760px); }
+/* The image to click: a box fitted to the image (no bands on a phone), never taller than most of the screen; the
+   layer of masks and prompts (`overlay_layer`) placed over it in percentages of it, so it follows any size. */
+#canvas .html-container { padding: 0; }
+#canvas .sam-canvas { position: relative; display: inline-block; max-width: 100%; vertical-align: top; }
+#canvas img.base { display: block; width: auto; height: auto; max-width: 100%; max-height: min(72vh, 760px); }
+#canvas img.layer { position: absolute; pointer-events: none; }
+#canvas .sam-canvas-frame { position: relative; text-align: center; line-height: 0; border: 1px solid var(--block-border-color);
+  border-radius: var(--block-radius); overflow: hidden; }
+#canvas .sam-canvas-label { position: absolute; top: 0; left: 0; z-index: 1; padding: 2px 8px; line-height: 1.5;
+  font-size: var(--block-label-text-size); color: var(--block-label-text-color);
+  background: var(--block-label-background-fill); border-right: 1px solid var(--block-border-color);
+  border-bottom: 1px solid var(--block-border-color); border-bottom-right-radius: var(--block-radius); }
+#canvas .sam-canvas-empty { padding: 4rem 1rem; text-align: center; color: var(--body-text-color-subdued); }
 /* The examples in one row, so that on a phone the canvas follows the upload closely. */
 #examples .gallery { flex-wrap: nowrap; }
 #examples .gallery-item { flex: 1 1 0; min-width: 0; }
@@ -81,23 +97,76 @@ PAGE_CSS = """
 .hint p { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
 @media (max-width: 640px) { #header h1 { font-size: 1.4rem; } }
 """
-# Runs in the page (`gr.HTML(js_on_load=...)`): when the canvas shows a new image (or none), wait until it is decoded
-# and painted, then fire this element's click event, which answers with `SegmentationApp.details`. A canvas replaced
-# meanwhile asks only once, for the newest. A hidden tab paints nothing, so it asks at once.
+# The canvas (`gr.HTML`): the image shown (with the finished lesions) and over it the layer of the current lesion's
+# mask and prompts, from `SegmentationApp.canvas_value`. `version` changes with every event, so that an event's
+# canvas replaces a layer the click route put there (`CANVAS_JS`) even when the two events' values are the same.
+CANVAS_HTML = """<div class="sam-canvas-frame" data-version="${value ? value.version : ''}">
+<span class="sam-canvas-label">Click on the tumour</span>${value
+  ? `<div class="sam-canvas"><img class="base" src="${value.base}" width="${value.width}" height="${value.height}"
+      alt="The image to click on">${value.layer
+      ? `<img class="layer" src="${value.layer}" style="${value.layer_style}" alt="">` : ''}</div>`
+  : '<div class="sam-canvas-empty">Upload an image or pick an example.</div>'}</div>"""
+# Runs in the canvas: a click on the image posts its pixel to the click route (`click_route.py`) and puts the layer
+# it answers with over the image. Clicks go one at a time, in order. Anything the route refuses (or a page served
+# without it) goes through Gradio's own select event instead, which handles every case and shows any message.
+CANVAS_JS = f"""
+const route = (window.gradio_config?.root ?? '').replace(/\\/$/, '') + '{CLICK_PATH}';
+let clicks = Promise.resolve();
+element.addEventListener('click', (event) => {{
+  const image = event.target.closest('img.base');
+  if (!image || !image.naturalWidth) return;
+  const box = image.getBoundingClientRect();
+  const pixel = (offset, size, natural) => Math.min(natural - 1, Math.max(0, Math.floor(offset * natural / size)));
+  const x = pixel(event.clientX - box.left, box.width, image.naturalWidth);
+  const y = pixel(event.clientY - box.top, box.height, image.naturalHeight);
+  clicks = clicks.then(() => segment(x, y)).catch(() => trigger('select', {{ index: [x, y], value: null }}));
+}});
+async function segment(x, y) {{
+  const mode = document.querySelector('#mode input:checked')?.value;
+  const candidateMode = document.querySelector('#candidate-mode input:checked')?.value;
+  const feedback = document.querySelector('#mask-feedback input[type=checkbox]');
+  const session = window.__gradio_session_hash__;
+  if (mode && candidateMode && feedback && session) {{
+    const settings = {{ mode, candidate_mode: candidateMode, mask_feedback: feedback.checked }};
+    const body = {{ session_hash: session, x, y, ...settings }};
+    const response = await fetch(route, {{
+      method: 'POST', headers: {{ 'Content-Type': 'application/json' }}, body: JSON.stringify(body),
+    }}).catch(() => null);
+    if (response?.ok) return show(await response.blob(), response.headers.get('X-Layer-Style'));
+  }}
+  trigger('select', {{ index: [x, y], value: null }});
+}}
+async function show(png, style) {{
+  const canvas = element.querySelector('.sam-canvas');
+  let layer = canvas.querySelector('img.layer');
+  if (!layer) {{
+    layer = Object.assign(document.createElement('img'), {{ className: 'layer', alt: '' }});
+    canvas.append(layer);
+  }}
+  const old = layer.src;
+  layer.setAttribute('style', style);
+  layer.src = URL.createObjectURL(png);
+  await layer.decode().catch(() => {{}});
+  if (old.startsWith('blob:')) URL.revokeObjectURL(old);
+}}
+"""
+# Runs in the page (`gr.HTML(js_on_load=...)`): when the canvas shows new images (or none), wait until they are
+# decoded and painted, then fire this element's click event, which answers with `SegmentationApp.details`. A canvas
+# replaced meanwhile asks only once, for the newest. A hidden tab paints nothing, so it asks at once.
 CANVAS_SHOWN_JS = """
-let shown = document.querySelector('#canvas img')?.src ?? '';
-const ask = (src) => {
-  if (src !== shown) return;
+const images = () => [...document.querySelectorAll('#canvas img')];
+const sources = () => images().map((image) => image.src).join(' ');
+let shown = sources();
+const ask = (key) => {
+  if (key !== shown) return;
   if (document.hidden) trigger('click');
-  else requestAnimationFrame(() => setTimeout(() => { if (src === shown) trigger('click'); }, 0));
+  else requestAnimationFrame(() => setTimeout(() => { if (key === shown) trigger('click'); }, 0));
 };
 new MutationObserver(() => {
-  const image = document.querySelector('#canvas img');
-  const src = image?.src ?? '';
-  if (src === shown) return;
-  shown = src;
-  if (image) image.decode().then(() => ask(src), () => ask(src));
-  else ask(src);
+  const key = sources();
+  if (key === shown) return;
+  shown = key;
+  Promise.allSettled(images().map((image) => image.decode())).then(() => ask(key));
 }).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['src'] });
 """
 
@@ -132,6 +201,7 @@ class SegmentationApp:
         self.downloads = downloads or Downloads()
         self._thumbnails: OrderedDict[str, np.ndarray] = OrderedDict()  # image key -> display thumbnail
         self._thumbnails_lock = threading.Lock()
+        self._versions = itertools.count()  # of the canvas's value (`CANVAS_HTML`)
 
     # --- events -------------------------------------------------------------------------------------------
     def upload(self, path: str | None, session: Session, progress=gr.Progress()):
@@ -257,9 +327,48 @@ class SegmentationApp:
     def render(self, session: Session):
         """Values for `OUTPUTS`: the session and the canvas, at the size shown (for a large image, its display
         copy). The user waits for these; the rest comes from `details`."""
+        return session, self.canvas_value(session)
+
+    def canvas_value(self, session: Session) -> dict | None:
+        """The canvas's value (`CANVAS_HTML`): the image shown with the finished lesions, as a JPEG, and the layer
+        of the current lesion's mask and prompts, as a PNG placed over it (None before an image)."""
         if session.image is None:
-            return session, None
-        return session, self.downloads.write({f"{session.name}.jpg": self.canvas(session)})[f"{session.name}.jpg"]
+            return None
+        display = session.display if session.display is not None else session.image
+        regions = None if session.lesion_map is None else sessions.nearest(session.lesion_map, display.shape[:2])
+        base = display if regions is None else overlay(display, None, regions=regions)
+        value = {"base": _url(self.downloads.write({"canvas.jpg": base})["canvas.jpg"])}
+        value.update(width=display.shape[1], height=display.shape[0], layer=None, layer_style="")
+        value["version"] = next(self._versions)
+        layer = self.layer(session)
+        if layer is not None:
+            value["layer"] = _url(self.downloads.write({"layer.png": layer.rgba()})["layer.png"])
+            value["layer_style"] = layer_style(layer, display.shape[:2])
+        return value
+
+    def layer(self, session: Session) -> Layer | None:
+        """The current lesion's mask and prompts, drawn for the display copy, to lay over it."""
+        points, box, corner = self.shown_prompts(session)
+        labels = np.array(session.labels, dtype=int)
+        return overlay_layer(session.display.shape[:2], session.shown_mask, points, labels, box, corner=corner)
+
+    def layer_png(self, session: Session) -> tuple[bytes, str]:
+        """The layer as PNG bytes and its place (`layer_style`), for the click route (a blank pixel if empty)."""
+        layer = self.layer(session) or Layer(np.zeros((1, 1), np.uint8), np.zeros((1, 4), np.uint8), 0, 0)
+        return png_bytes(layer.image()), layer_style(layer, session.display.shape[:2])
+
+    def shown_prompts(self, session: Session) -> tuple[np.ndarray, tuple | None, tuple | None]:
+        """The points (Nx2), box and box corner in the display copy's pixels (prompts are kept in the image's)."""
+
+        def shown(coords):
+            if coords is None or session.displays_full_size:
+                return coords
+            return tuple(session.to_display(np.reshape(coords, (-1, 2))).reshape(-1))
+
+        points = np.array(session.points, float).reshape(-1, 2)
+        if not session.displays_full_size and len(points):
+            points = session.to_display(points)
+        return points, shown(session.box), shown(session.corner)
 
     def details(self, session: Session):
         """Values for `DETAILS`: the candidates gallery, the summary, and the three download buttons emptied (their
@@ -306,25 +415,14 @@ class SegmentationApp:
         """The image with the finished lesions, and the current one's mask and prompts, drawn on it: the display
         copy as the page shows it, or with `full_size` the image itself (then `full_mask` is the shown mask)."""
         if full_size or session.displays_full_size:
-            image, mask, regions, to_view = session.image, session.full_size(full_mask), session.lesion_map, None
+            image, mask, regions = session.image, session.full_size(full_mask), session.lesion_map
+            points, box, corner = np.array(session.points, float).reshape(-1, 2), session.box, session.corner
         else:
-            image, mask, to_view = session.display, session.shown_mask, session.to_display
+            image, mask = session.display, session.shown_mask
             regions = None if session.lesion_map is None else sessions.nearest(session.lesion_map, image.shape[:2])
-
-        def shown(coords):  # prompts are kept in image pixels
-            if coords is None or to_view is None:
-                return coords
-            return to_view(np.reshape(coords, (-1, 2))).reshape(-1)
-
-        return overlay(
-            image,
-            mask,
-            points=shown(np.array(session.points, float)).reshape(-1, 2),
-            labels=np.array(session.labels, dtype=int),
-            box=shown(session.box),
-            corner=shown(session.corner),
-            regions=regions,
-        )
+            points, box, corner = self.shown_prompts(session)
+        labels = np.array(session.labels, dtype=int)
+        return overlay(image, mask, points=points, labels=labels, box=box, corner=corner, regions=regions)
 
     def hint(self, session: Session) -> str:
         if session.corner is not None:
@@ -399,6 +497,19 @@ def _thumbnail(image: np.ndarray) -> np.ndarray:
     return sessions.display_copy(image, THUMBNAIL_SIDE)
 
 
+def layer_style(layer: Layer, size: tuple[int, int]) -> str:
+    """Where `layer` goes over an image of `size` (height, width) shown at any size: CSS in percentages of it."""
+    height, width = size
+    rows, cols = layer.indices.shape
+    place = (layer.left / width, layer.top / height, cols / width, rows / height)
+    return "left:{:.4%};top:{:.4%};width:{:.4%};height:{:.4%}".format(*place)
+
+
+def _url(path: str) -> str:
+    """The address, relative to the page, at which Gradio serves a file of its cache."""
+    return "gradio_api/file=" + quote(path)
+
+
 def build_demo(predictor: SamPredictor, model_name: str) -> gr.Blocks:
     """The app's page. Pass it through `configure_queue`, then serve it with `launch` (both below)."""
     app = SegmentationApp(predictor)
@@ -429,10 +540,12 @@ def build_demo(predictor: SamPredictor, model_name: str) -> gr.Blocks:
                     elem_id="examples",
                 )
             with gr.Column(scale=5, min_width=320):
-                # No fixed height: the box takes the image's shape (PAGE_CSS caps it). The fullscreen button is
-                # hidden: in this Gradio version clicks in fullscreen view land on wrong coordinates.
-                canvas = gr.Image(
-                    label="Click on the tumour", interactive=False, format="jpeg", buttons=[], elem_id="canvas"
+                # No fixed height: the box takes the image's shape (PAGE_CSS caps it).
+                canvas = gr.HTML(
+                    None,
+                    html_template=CANVAS_HTML,
+                    js_on_load=CANVAS_JS,
+                    elem_id="canvas",
                 )
             with gr.Column(scale=3, min_width=300):
                 controls = _controls()
@@ -450,6 +563,7 @@ def build_demo(predictor: SamPredictor, model_name: str) -> gr.Blocks:
             api_name="load_image",
         )
         prompt_inputs = [session, controls.mode, controls.candidate_mode, controls.mask_feedback]
+        # Clicks the click route (`click_route.py`) does not take, or all of them on a page served without it.
         canvas.select(app.click, prompt_inputs, outputs, concurrency_limit=PROMPT_CONCURRENCY, **quick)
         controls.candidates.select(app.choose_candidate, [session], outputs, **quick)
         # The page asks for the details when the canvas changes. These two may change the details alone (the list of
@@ -477,6 +591,7 @@ def build_demo(predictor: SamPredictor, model_name: str) -> gr.Blocks:
         # its script asks for the details once each new canvas is on screen.
         canvas_shown = gr.HTML(f"<style>{PAGE_CSS}</style>", padding=False, js_on_load=CANVAS_SHOWN_JS)
         canvas_shown.click(app.details, [session], details, api_name="details", **quick)
+    demo.sam_routes = [click_route(app, session, PROMPT_CONCURRENCY)]  # served by `launch`
     return demo
 
 
@@ -539,11 +654,14 @@ def _controls() -> _Controls:
         "union is 0/255.",
         elem_classes="hint",
     )
-    candidate_mode = gr.Radio(list(sessions.CANDIDATE_MODES), value=sessions.AUTO, label="Candidate masks")
+    candidate_mode = gr.Radio(
+        list(sessions.CANDIDATE_MODES), value=sessions.AUTO, label="Candidate masks", elem_id="candidate-mode"
+    )
     mask_feedback = gr.Checkbox(
         value=sessions.MASK_FEEDBACK,
         label="Refine the shown mask (feed it back to SAM with each new click)",
         info="Off: each click re-segments from all clicks so far. See the README for which works better.",
+        elem_id="mask-feedback",
     )
     ground_truth = gr.File(
         label="Optional: ground-truth mask, to score all lesions together",
@@ -578,5 +696,9 @@ def configure_queue(demo: gr.Blocks) -> gr.Blocks:
 
 
 def launch(demo: gr.Blocks, **options: Any) -> tuple:
-    """`demo.launch(**options)` with the app's upload size limit and number of sessions kept."""
-    return demo.launch(max_file_size=MAX_UPLOAD_BYTES, state_session_capacity=MAX_SESSIONS, **options)
+    """`demo.launch(**options)` with the app's upload size limit, number of sessions kept and click route."""
+    # The app's own routes go first: Gradio's, added after them, include catch-alls.
+    app_kwargs = {"routes": list(getattr(demo, "sam_routes", []))}
+    return demo.launch(
+        max_file_size=MAX_UPLOAD_BYTES, state_session_capacity=MAX_SESSIONS, app_kwargs=app_kwargs, **options
+    )

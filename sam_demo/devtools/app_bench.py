@@ -71,28 +71,32 @@ THINK_S = 0.5
 SERVER_PHASES = ("queue_wait", "fn_call", "postprocess", "total")
 
 # Installed in each page before anything is timed. A click on the canvas image (or a file chosen in a file input)
-# opens a measurement; the next `#canvas img` with a new src closes it once `img.decode()` resolves, i.e. when its
-# pixels are ready to paint. Resource timing adds when the event's queue/join request left and how long the canvas
-# fetch took. Error and warning toasts are recorded: a click that raises one failed.
+# opens a measurement; the next change of the canvas's images (the app: the image and the layer over it; the floor:
+# one image) closes it once every one of them is decoded, i.e. when its pixels are ready to paint. Resource timing
+# adds when the request left (Gradio's queue/join, or the app's click route) and how long the image fetch took.
+# Error and warning toasts are recorded: a click that raises one failed.
 PROBE_JS = """() => {
   if (window.__bench) return;
   const bench = (window.__bench = { records: [], toasts: [], pending: null });
   performance.setResourceTimingBufferSize(100000);
-  const canvasImage = () => document.querySelector('#canvas img');
-  const begin = (kind) => { bench.pending = { kind, t0: performance.now(), prev: canvasImage()?.src ?? null }; };
+  const images = () => [...document.querySelectorAll('#canvas img')];
+  const sources = () => images().map((image) => image.src).join(' ');
+  const begin = (kind) => { bench.pending = { kind, t0: performance.now(), prev: sources() }; };
   document.addEventListener('click', (e) => { if (e.target.closest('#canvas img')) begin('click'); }, true);
   document.addEventListener('change', (e) => { if (e.target.matches('input[type=file]')) begin('upload'); }, true);
-  const finish = (p, img) => {
-    if (bench.pending !== p || img.src !== p.src) return;  // superseded by a newer image or event
+  const finish = (p, key) => {
+    if (bench.pending !== p || sources() !== key) return;  // superseded by a newer image or event
     p.t_decoded = performance.now();
-    const file = performance.getEntriesByName(p.src).filter((e) => e.startTime >= p.t0).pop();
+    const resources = performance.getEntriesByType('resource').filter((e) => e.startTime >= p.t0);
+    const file = resources.filter((e) => images().some((image) => image.src === e.name)).pop();
     if (file) {
       const fetched = { fetch_start: file.startTime, fetch_end: file.responseEnd, canvas_bytes: file.encodedBodySize };
       Object.assign(p, fetched);
     }
-    const join = performance.getEntriesByType('resource')
-      .find((e) => e.name.includes('/queue/join') && e.startTime >= p.t0);
-    if (join) p.join_start = join.startTime;
+    const request = resources.find((e) => e.name.includes('/queue/join') || e.name.includes('/sam-demo/click'));
+    if (request) p.join_start = request.startTime;
+    const route = resources.find((e) => e.name.includes('/sam-demo/click'));
+    if (route) Object.assign(p, { route_ms: route.responseEnd - route.startTime, canvas_bytes: route.encodedBodySize });
     bench.pending = null;
     bench.records.push(p);
   };
@@ -104,10 +108,11 @@ PROBE_JS = """() => {
       const bad = toast.classList.contains('error') || toast.classList.contains('warning');
       bench.toasts.push({ t: performance.now(), bad, text: toast.innerText.replace(/\s+/g, ' ').trim().slice(0, 200) });
     }
-    const p = bench.pending, img = canvasImage();
-    if (!p || !img || img.src === p.prev || img.src === p.src) return;
-    Object.assign(p, { src: img.src, t_src: performance.now() });
-    img.decode().then(() => finish(p, img), () => {});  // rejected when replaced mid-decode: the newer one counts
+    const p = bench.pending, key = sources();
+    if (!p || !key || key === p.prev || key === p.key) return;
+    Object.assign(p, { key, t_src: performance.now() });
+    // A decode is rejected when its image is replaced meanwhile: the newer one counts.
+    Promise.all(images().map((image) => image.decode())).then(() => finish(p, key), () => {});
   }).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['src'] });
 }"""
 
@@ -464,6 +469,11 @@ def click_summary(clicks: list[dict]) -> dict:
         summary["click_to_request_ms"] = percentile([c["join_start"] - c["t0"] for c in with_join], 50)
         summary["request_to_new_src_ms"] = percentile([c["t_src"] - c["join_start"] for c in with_join], 50)
     summary["new_src_to_decoded_ms"] = percentile([c["t_decoded"] - c["t_src"] for c in ok], 50)
+    routed = [c for c in ok if "route_ms" in c]
+    if routed:
+        summary["click_route_ms"] = percentile([c["route_ms"] for c in routed], 50)
+        summary["clicks_by_route"] = len(routed)
+        summary["layer_kb"] = round(statistics.median(c["canvas_bytes"] for c in routed) / 1024, 1)
     fetched = [c for c in ok if "fetch_start" in c]
     if fetched:
         summary["canvas_fetch_ms"] = percentile([c["fetch_end"] - c["fetch_start"] for c in fetched], 50)

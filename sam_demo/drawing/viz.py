@@ -16,6 +16,7 @@ imported inside them, so importing this module stays cheap.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
@@ -43,8 +44,10 @@ __all__ = [
     "display_boxes_on_img",
     "display_mask",
     "display_points",
+    "Layer",
     "mask_to_png_array",
     "overlay",
+    "overlay_layer",
 ]
 
 # Okabe-Ito palette.
@@ -65,7 +68,6 @@ POSITIVE = BLUISH_GREEN
 NEGATIVE = VERMILLION
 BOX = YELLOW
 
-_WHITE = np.array([255, 255, 255], dtype=np.uint8)
 # matplotlib's filled plus ("P") without its vertical arm: same width and stroke as "P".
 _FILLED_MINUS = [(-1.0, -1 / 3), (1.0, -1 / 3), (1.0, 1 / 3), (-1.0, 1 / 3)]
 
@@ -154,42 +156,187 @@ def overlay(
     Raises ValueError describing the first bad input.
     """
     rendered = _as_rgb_uint8(image).copy()
-    height, width = rendered.shape[:2]
-    mask_stack = _as_mask_stack(masks, height, width)
-    region_map = None if regions is None else _as_label_image(regions, height, width)
-    point_xy, point_labels = (None, None) if points is None and labels is None else _as_points(points, labels)
-    box_corners = None if box is None else _as_box(box)
-    _check_alpha(alpha)
-
-    # Lines and markers scale with the image so they look the same once the browser fits it to the page.
-    line_width = max(1, round(min(height, width) / 300))
-    marker_radius = max(4, round(min(height, width) / 80))
-
-    # Each mask is drawn within its bounding box only: tumours usually cover a small part of the image.
-    mask_regions = [] if region_map is None else _label_regions(region_map)
-    for index, inside in enumerate(mask_stack):
-        window = _bounding_window(inside)
-        if window is not None:
-            colour = _hex_to_rgb(MASK_COLOURS[index % len(MASK_COLOURS)])
-            mask_regions.append((window, inside[window], colour))
-    for window, inside, colour in mask_regions:
-        _blend_in_place(rendered[window], inside, colour, alpha)
-    if contour:
-        # Contours go on after every fill so that an overlapping mask's fill cannot hide another's outline.
-        for window, inside, colour in mask_regions:
-            rendered[window][_inner_boundary(inside, line_width)] = colour
-    if box_corners is not None:
-        _draw_box_outline(rendered, box_corners, line_width, _hex_to_rgb(BOX))
-    if corner is not None:
-        corner_xy = _as_finite_numbers(corner, "corner").reshape(-1)
-        if corner_xy.shape != (2,):
-            raise ValueError(f"corner must be (x, y), got {corner_xy.size} numbers")
-        corner_x, corner_y = (_round_half_up(float(v)) for v in corner_xy)
-        _draw_cross(rendered, corner_x, corner_y, marker_radius, line_width + 1, _hex_to_rgb(BOX))
-    if point_xy is not None:
-        for (x, y), label in zip(point_xy, point_labels):
-            _draw_marker(rendered, _round_half_up(x), _round_half_up(y), marker_radius, positive=label == 1)
+    drawing = _Drawing.checked(rendered.shape[:2], masks, points, labels, box, alpha, corner, regions)
+    drawing.draw(rendered, contour, (slice(None), slice(None)), _RgbInk(alpha))
     return rendered
+
+
+@dataclass(frozen=True)
+class Layer:
+    """What `overlay` draws, without the image: a palette image cut to what is drawn, and its top-left pixel."""
+
+    indices: np.ndarray  # hxw uint8, indices into `palette`
+    palette: np.ndarray  # Px4 uint8 RGBA (straight alpha); entry 0 is transparent
+    left: int
+    top: int
+
+    def rgba(self) -> np.ndarray:
+        """The layer as an hxwx4 uint8 RGBA image."""
+        return self.palette[self.indices]
+
+    def image(self) -> Image.Image:
+        """The layer as a PIL palette image with transparency (saved as PNG: a byte per pixel, and small)."""
+        image = Image.fromarray(self.indices, mode="P")
+        image.putpalette(self.palette[:, :3].tobytes())
+        image.info["transparency"] = self.palette[:, 3].tobytes()
+        return image
+
+
+def overlay_layer(
+    size: tuple[int, int],
+    mask: np.ndarray | None,
+    points: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+    box: Sequence[float] | None = None,
+    alpha: float = 0.5,
+    contour: bool = True,
+    corner: Sequence[float] | None = None,
+) -> Layer | None:
+    """`overlay`'s drawing of one HxW `mask` and the prompts for an image of `size` (height, width), as a layer to
+    composite over the image; None if nothing is drawn.
+
+    Composited over the image, it gives `overlay(image, mask, ...)` to within one level of rounding. It is a
+    palette image (a byte per pixel) cut to the smallest rectangle holding all of it: the app sends it per click
+    instead of a whole new image, a few KB for a tumour where the image takes hundreds.
+    """
+    if mask is not None and np.ndim(mask) != 2:
+        raise ValueError(f"mask must be HxW, got shape {np.shape(mask)}")
+    drawing = _Drawing.checked(size, mask, points, labels, box, alpha, corner, None)
+    window = drawing.extent()
+    if window is None:
+        return None
+    rows, cols = window
+    ink = _PaletteInk(alpha)
+    indices = np.zeros((rows.stop - rows.start, cols.stop - cols.start), np.uint8)
+    drawing.draw(indices, contour, window, ink)
+    return Layer(indices, ink.palette(), left=cols.start, top=rows.start)
+
+
+class _RgbInk:
+    """How `_Drawing` paints on an RGB image: colours blended into it or painted over it."""
+
+    def __init__(self, alpha: float):
+        self.alpha = alpha
+
+    def solid(self, colour: str) -> np.ndarray:
+        return _hex_to_rgb(colour)
+
+    def fill(self, canvas: np.ndarray, inside: np.ndarray, colour: str) -> None:
+        _blend_in_place(canvas, inside, _hex_to_rgb(colour), self.alpha)
+
+
+class _PaletteInk:
+    """How `_Drawing` paints a layer: palette indices of colours, a fill being its colour at `alpha` over nothing."""
+
+    def __init__(self, alpha: float):
+        self.opacity = round(255 * alpha)
+        self._entries: dict[tuple[str, int], int] = {("#000000", 0): 0}
+
+    def _index(self, colour: str, opacity: int) -> int:
+        return self._entries.setdefault((colour, opacity), len(self._entries))
+
+    def solid(self, colour: str) -> int:
+        return self._index(colour, 255)
+
+    def fill(self, canvas: np.ndarray, inside: np.ndarray, colour: str) -> None:
+        canvas[inside] = self._index(colour, self.opacity)
+
+    def palette(self) -> np.ndarray:
+        entries = sorted(self._entries.items(), key=lambda item: item[1])
+        return np.array([(*_hex_to_rgb(colour), opacity) for (colour, opacity), _ in entries], np.uint8)
+
+
+@dataclass(frozen=True)
+class _Drawing:
+    """`overlay`'s inputs, checked, and how thick its lines and markers are for the image's size."""
+
+    size: tuple[int, int]
+    regions: list[tuple[tuple[slice, slice], np.ndarray, str]]  # (window, inside, colour) per region, then mask
+    point_xy: np.ndarray | None
+    point_labels: np.ndarray | None
+    box: tuple[float, float, float, float] | None
+    corner: tuple[float, float] | None
+    line_width: int
+    marker_radius: int
+
+    @classmethod
+    def checked(cls, size, masks, points, labels, box, alpha, corner, regions) -> _Drawing:
+        height, width = size
+        mask_stack = _as_mask_stack(masks, height, width)
+        region_map = None if regions is None else _as_label_image(regions, height, width)
+        point_xy, point_labels = (None, None) if points is None and labels is None else _as_points(points, labels)
+        box_corners = None if box is None else _as_box(box)
+        _check_alpha(alpha)
+        corner_xy = None
+        if corner is not None:
+            corner_xy = _as_finite_numbers(corner, "corner").reshape(-1)
+            if corner_xy.shape != (2,):
+                raise ValueError(f"corner must be (x, y), got {corner_xy.size} numbers")
+            corner_xy = tuple(float(v) for v in corner_xy)
+        # Each mask is drawn within its bounding box only: tumours usually cover a small part of the image.
+        drawn = [] if region_map is None else _label_regions(region_map)
+        for index, inside in enumerate(mask_stack):
+            window = _bounding_window(inside)
+            if window is not None:
+                drawn.append((window, inside[window], MASK_COLOURS[index % len(MASK_COLOURS)]))
+        return cls(
+            size=(height, width),
+            regions=drawn,
+            point_xy=point_xy,
+            point_labels=point_labels,
+            box=box_corners,
+            corner=corner_xy,
+            # Lines and markers scale with the image so they look the same once the browser fits it to the page.
+            line_width=max(1, round(min(height, width) / 300)),
+            marker_radius=max(4, round(min(height, width) / 80)),
+        )
+
+    def extent(self) -> tuple[slice, slice] | None:
+        """Rows and columns of the image holding everything drawn (clipped to the image); None if nothing is."""
+        height, width = self.size
+        rects = [(w[0].start, w[1].start, w[0].stop, w[1].stop) for w, _, _ in self.regions]  # top, left, bottom, right
+        reach = self.marker_radius + self.line_width + 1  # a marker's or the corner cross's half-size, with margin
+        centres = [] if self.point_xy is None else [tuple(xy) for xy in self.point_xy]
+        centres += [] if self.corner is None else [self.corner]
+        for x, y in centres:
+            x, y = _round_half_up(x), _round_half_up(y)
+            rects.append((y - reach, x - reach, y + reach + 1, x + reach + 1))
+        if self.box is not None:
+            x0, y0, x1, y1 = (_round_half_up(v) for v in self.box)
+            rects.append((y0, x0, y1 + 1, x1 + 1))
+        if not rects:
+            return None
+        top, left = max(0, min(r[0] for r in rects)), max(0, min(r[1] for r in rects))
+        bottom, right = min(height, max(r[2] for r in rects)), min(width, max(r[3] for r in rects))
+        if top >= bottom or left >= right:
+            return None
+        return slice(top, bottom), slice(left, right)
+
+    def draw(self, canvas: np.ndarray, contour: bool, window: tuple[slice, slice], ink: _RgbInk | _PaletteInk) -> None:
+        """Draw with `ink` on `canvas`, which shows `window` of the image (the whole image: two `slice(None)`)."""
+        top, left = window[0].start or 0, window[1].start or 0
+        parts = []
+        for (rows, cols), inside, colour in self.regions:  # each within the canvas's frame
+            parts.append(
+                ((slice(rows.start - top, rows.stop - top), slice(cols.start - left, cols.stop - left)), inside, colour)
+            )
+        for place, inside, colour in parts:
+            ink.fill(canvas[place], inside, colour)
+        if contour:
+            # Contours go on after every fill so that an overlapping mask's fill cannot hide another's outline.
+            for place, inside, colour in parts:
+                canvas[place][_inner_boundary(inside, self.line_width)] = ink.solid(colour)
+        if self.box is not None:
+            x0, y0, x1, y1 = self.box
+            _draw_box_outline(canvas, (x0 - left, y0 - top, x1 - left, y1 - top), self.line_width, ink.solid(BOX))
+        if self.corner is not None:
+            x, y = (_round_half_up(v) for v in self.corner)
+            _draw_cross(canvas, x - left, y - top, self.marker_radius, self.line_width + 1, ink.solid(BOX))
+        if self.point_xy is not None:
+            for (x, y), label in zip(self.point_xy, self.point_labels):
+                x, y = _round_half_up(x) - left, _round_half_up(y) - top
+                colours = ink.solid("#FFFFFF"), ink.solid(POSITIVE if label == 1 else NEGATIVE)
+                _draw_marker(canvas, x, y, self.marker_radius, positive=label == 1, colours=colours)
 
 
 def mask_to_png_array(mask: np.ndarray) -> np.ndarray:
@@ -311,7 +458,7 @@ def _bounding_window(inside: np.ndarray) -> tuple[slice, slice] | None:
     return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
 
 
-def _label_regions(labels: np.ndarray) -> list[tuple[tuple[slice, slice], np.ndarray, np.ndarray]]:
+def _label_regions(labels: np.ndarray) -> list[tuple[tuple[slice, slice], np.ndarray, str]]:
     """(window, inside, colour) of each region of a label image, each within its bounding box."""
     outer = _bounding_window(labels > 0)
     if outer is None:
@@ -322,7 +469,7 @@ def _label_regions(labels: np.ndarray) -> list[tuple[tuple[slice, slice], np.nda
         window = _bounding_window(cropped == value)
         if window is not None:
             rows, cols = (slice(o.start + w.start, o.start + w.stop) for o, w in zip(outer, window))
-            colour = _hex_to_rgb(REGION_COLOURS[(value - 1) % len(REGION_COLOURS)])
+            colour = REGION_COLOURS[(value - 1) % len(REGION_COLOURS)]
             drawn.append(((rows, cols), cropped[window] == value, colour))
     return drawn
 
@@ -377,8 +524,9 @@ def _draw_cross(canvas: np.ndarray, x: int, y: int, radius: int, width: int, col
     _fill_rect(canvas, (y - radius, y + radius + 1), (x - half, x - half + width), colour)
 
 
-def _draw_marker(canvas: np.ndarray, x: int, y: int, radius: int, positive: bool) -> None:
-    """Draw a marker centred on pixel (x, y): white-rimmed disc, white '+' (positive) or '−' (negative).
+def _draw_marker(canvas: np.ndarray, x: int, y: int, radius: int, positive: bool, colours: tuple) -> None:
+    """Draw a marker centred on pixel (x, y): white-rimmed disc, white '+' (positive) or '−' (negative). `colours`:
+    the white and the disc's colour as `canvas` holds them.
 
     Every part is defined by offsets from the centre with mirror-symmetric conditions, so the marker is
     symmetric about (x, y); the browser tests rely on that to find clicks in the rendered image.
@@ -405,5 +553,6 @@ def _draw_marker(canvas: np.ndarray, x: int, y: int, radius: int, positive: bool
         return
     window = canvas[r0:r1, c0:c1]
     stencil = (slice(r0 - top, r1 - top), slice(c0 - left, c1 - left))
-    window[disc[stencil]] = _WHITE
-    window[(fill & ~glyph)[stencil]] = _hex_to_rgb(POSITIVE if positive else NEGATIVE)
+    rim, inner = colours
+    window[disc[stencil]] = rim
+    window[(fill & ~glyph)[stencil]] = inner
