@@ -82,7 +82,7 @@ def click_route(app: SegmentationApp, state: gr.State, concurrency: int) -> APIR
             session: Session = tab[state._id]
             if session.image is None or session.image_key not in app.predictor.cache:
                 return _refused(409, "no encoded image")
-            height, width = (session.display if session.display is not None else session.image).shape[:2]
+            height, width = session.shown_image.shape[:2]
             if not (0 <= click.x < width and 0 <= click.y < height):
                 return _refused(422, "outside the image")
             x, y = session.to_image_pixel(float(click.x), float(click.y))

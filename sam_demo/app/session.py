@@ -135,6 +135,11 @@ class Session:
         return None if self.prediction is None else self.prediction.masks[self.shown]
 
     @property
+    def shown_image(self) -> np.ndarray | None:
+        """The image the page shows: the display copy, or the image itself."""
+        return self.image if self.display is None else self.display
+
+    @property
     def displays_full_size(self) -> bool:
         return self.display is None or self.display is self.image
 

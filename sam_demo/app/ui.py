@@ -83,13 +83,13 @@ PAGE_CSS = """
 #canvas .sam-canvas { position: relative; display: inline-block; max-width: 100%; vertical-align: top; }
 #canvas img.base { display: block; width: auto; height: auto; max-width: 100%; max-height: min(72vh, 760px); }
 #canvas img.layer { position: absolute; pointer-events: none; }
-#canvas .sam-canvas-frame { position: relative; text-align: center; line-height: 0; border: 1px solid var(--block-border-color);
-  border-radius: var(--block-radius); overflow: hidden; }
+#canvas .sam-canvas-frame { position: relative; text-align: center; line-height: 0; overflow: hidden;
+  border: 1px solid var(--block-border-color); border-radius: var(--block-radius); }
 #canvas .sam-canvas-label { position: absolute; top: 0; left: 0; z-index: 1; padding: 2px 8px; line-height: 1.5;
   font-size: var(--block-label-text-size); color: var(--block-label-text-color);
   background: var(--block-label-background-fill); border-right: 1px solid var(--block-border-color);
   border-bottom: 1px solid var(--block-border-color); border-bottom-right-radius: var(--block-radius); }
-#canvas .sam-canvas-empty { padding: 4rem 1rem; text-align: center; color: var(--body-text-color-subdued); }
+#canvas .sam-canvas-empty { padding: 4rem 1rem; line-height: 1.5; color: var(--body-text-color-subdued); }
 /* The examples in one row, so that on a phone the canvas follows the upload closely. */
 #examples .gallery { flex-wrap: nowrap; }
 #examples .gallery-item { flex: 1 1 0; min-width: 0; }
@@ -334,7 +334,7 @@ class SegmentationApp:
         of the current lesion's mask and prompts, as a PNG placed over it (None before an image)."""
         if session.image is None:
             return None
-        display = session.display if session.display is not None else session.image
+        display = session.shown_image
         regions = None if session.lesion_map is None else sessions.nearest(session.lesion_map, display.shape[:2])
         base = display if regions is None else overlay(display, None, regions=regions)
         value = {"base": _url(self.downloads.write({"canvas.jpg": base})["canvas.jpg"])}
@@ -350,12 +350,12 @@ class SegmentationApp:
         """The current lesion's mask and prompts, drawn for the display copy, to lay over it."""
         points, box, corner = self.shown_prompts(session)
         labels = np.array(session.labels, dtype=int)
-        return overlay_layer(session.display.shape[:2], session.shown_mask, points, labels, box, corner=corner)
+        return overlay_layer(session.shown_image.shape[:2], session.shown_mask, points, labels, box, corner=corner)
 
     def layer_png(self, session: Session) -> tuple[bytes, str]:
         """The layer as PNG bytes and its place (`layer_style`), for the click route (a blank pixel if empty)."""
         layer = self.layer(session) or Layer(np.zeros((1, 1), np.uint8), np.zeros((1, 4), np.uint8), 0, 0)
-        return png_bytes(layer.image()), layer_style(layer, session.display.shape[:2])
+        return png_bytes(layer.image()), layer_style(layer, session.shown_image.shape[:2])
 
     def shown_prompts(self, session: Session) -> tuple[np.ndarray, tuple | None, tuple | None]:
         """The points (Nx2), box and box corner in the display copy's pixels (prompts are kept in the image's)."""
@@ -448,8 +448,7 @@ class SegmentationApp:
             if key in self._thumbnails:
                 self._thumbnails.move_to_end(key)
                 return self._thumbnails[key]
-        display = session.display if session.display is not None else session.image
-        thumbnail = _thumbnail(display)
+        thumbnail = _thumbnail(session.shown_image)
         with self._thumbnails_lock:
             self._thumbnails[key] = thumbnail
             while len(self._thumbnails) > MAX_THUMBNAILS:

@@ -9,9 +9,11 @@ to the moment the new canvas image is loaded and decoded, so Playwright's own ro
 runs with GRADIO_PROFILING=1, whose per-event traces split the server's part into queue wait, handler and
 Gradio's postprocessing (PNG encoding of the outputs).
 
-`browser` also clicks, in the same run and the same way, on the Gradio floor (`gradio_floor.py`): the app's page
-reduced to its canvas and session, with a handler that returns canvases drawn beforehand. Its median is what any
-Gradio app costs per click on this machine and browser; `app_overhead_beyond_floor_ms` is what is left for the app.
+`browser` also clicks, in the same run and the same way, on the Gradio floor (`gradio_floor.py`): a page of a
+`gr.Image` canvas and a session, with a handler that returns canvases drawn beforehand. Its median is what a click
+through Gradio's queue costs on this machine and browser before the app does anything. The app's clicks go by its
+own route beside the queue (`app/click_route.py`), so its overhead can be below that floor
+(`app_overhead_beyond_floor_ms` negative); `clicks_by_route` counts the clicks that went that way.
 
 `sessions --client api` runs the same users as programs instead of tabs: each a `gradio_client.Client` calling the
 stateless `/segment` endpoint once per click, with all its clicks so far (the image sent each time, as a program

@@ -1,11 +1,11 @@
-"""The floor under the app's click latency: Gradio's page with the app's canvas, and a click handler that does nothing.
+"""The floor under a click through Gradio's queue: a Gradio canvas, and a click handler that does nothing.
 
     python -m sam_demo.devtools.gradio_floor CANVAS_DIR --port PORT
 
-Serves a page with the app's session state and canvas (`gr.Image`, JPEG, `#canvas`) whose click handler returns the
-next of the JPEG files in CANVAS_DIR, made beforehand, in the app's outputs (`ui.OUTPUTS`). `bench browser` times
-clicks on it beside the app's: what is left of the app's overhead once this floor is taken off is the app's own,
-and the floor is what Gradio, the browser and the machine cost whatever the app does.
+Serves a page with a session state and the canvas the app had before its click route (`gr.Image`, JPEG,
+`#canvas`), whose click handler returns the next of the JPEG files in CANVAS_DIR, made beforehand, in the app's
+outputs (`ui.OUTPUTS`). `bench browser` times clicks on it beside the app's: the floor is what Gradio, the browser
+and the machine cost per click whatever the handler does, which the app's click route (`app/click_route.py`) avoids.
 """
 
 from __future__ import annotations
