@@ -66,11 +66,11 @@ class Click:
 
 
 def click_route(app: SegmentationApp, state: gr.State, concurrency: int) -> APIRoute:
-    """The route for `app`, whose tabs keep their `Session` in `state`; at most
-    `concurrency` clicks decode at once, and one per tab."""
+    """The route for `app`, whose tabs keep their `Session` in `state`; at most `concurrency` clicks decode at
+    once, and one per tab."""
     running: set[str] = set()  # tabs with a click in progress
     running_lock = threading.Lock()
-    limiter: list[anyio.CapacityLimiter] = []  # made in the server's event loop, on the first click
+    limiter: anyio.CapacityLimiter | None = None  # made in the server's event loop, on the first click
 
     def answer(tabs, click: Click) -> Response:
         with running_lock:
@@ -98,18 +98,29 @@ def click_route(app: SegmentationApp, state: gr.State, concurrency: int) -> APIR
                 running.discard(click.session_hash)
 
     async def endpoint(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
+        nonlocal limiter
+        body = await _body(request)
+        if body is None:
             return _refused(413, "request too large")
         try:
             click = Click.parse(body)
         except (ValueError, KeyError, TypeError):
             return _refused(400, "malformed click")
-        if not limiter:
-            limiter.append(anyio.CapacityLimiter(concurrency))
-        return await anyio.to_thread.run_sync(answer, request.app.state_holder, click, limiter=limiter[0])
+        if limiter is None:
+            limiter = anyio.CapacityLimiter(concurrency)
+        return await anyio.to_thread.run_sync(answer, request.app.state_holder, click, limiter=limiter)
 
     return APIRoute(CLICK_PATH, endpoint, methods=["POST"], include_in_schema=False)
+
+
+async def _body(request: Request) -> bytes | None:
+    """The request's body, or None past `MAX_BODY_BYTES` (read no further than that)."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            return None
+    return body
 
 
 def _refused(status: int, reason: str) -> Response:
