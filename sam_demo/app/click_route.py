@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -86,13 +87,20 @@ def click_route(app: SegmentationApp, state: gr.State, concurrency: int) -> APIR
             if not (0 <= click.x < width and 0 <= click.y < height):
                 return _refused(422, "outside the image")
             x, y = session.to_image_pixel(float(click.x), float(click.y))
+            started = time.perf_counter()
             try:
                 session = app.prompt(session, x, y, click.mode, click.candidate_mode, click.mask_feedback)
             except (PromptError, ImageError):
                 return _refused(422, "a message for the user")  # Gradio's event says it on the page
             tab[state._id] = session
+            prompted = time.perf_counter()
             png, style = app.layer_png(session)
-            return Response(png, media_type="image/png", headers={"X-Layer-Style": style, "Cache-Control": "no-store"})
+            # Where the time went, for the browser's resource timing (`bench browser` prints it).
+            timing = (
+                f"prompt;dur={(prompted - started) * 1000:.1f}, layer;dur={(time.perf_counter() - prompted) * 1000:.1f}"
+            )
+            headers = {"X-Layer-Style": style, "Server-Timing": timing, "Cache-Control": "no-store"}
+            return Response(png, media_type="image/png", headers=headers)
         finally:
             with running_lock:
                 running.discard(click.session_hash)

@@ -98,7 +98,10 @@ PROBE_JS = """() => {
     const request = resources.find((e) => e.name.includes('/queue/join') || e.name.includes('/sam-demo/click'));
     if (request) p.join_start = request.startTime;
     const route = resources.find((e) => e.name.includes('/sam-demo/click'));
-    if (route) Object.assign(p, { route_ms: route.responseEnd - route.startTime, canvas_bytes: route.encodedBodySize });
+    if (route) {
+      Object.assign(p, { route_ms: route.responseEnd - route.startTime, canvas_bytes: route.encodedBodySize });
+      for (const part of route.serverTiming) p[`route_${part.name}_ms`] = part.duration;
+    }
     bench.pending = null;
     bench.records.push(p);
   };
@@ -476,6 +479,10 @@ def click_summary(clicks: list[dict]) -> dict:
         summary["click_route_ms"] = percentile([c["route_ms"] for c in routed], 50)
         summary["clicks_by_route"] = len(routed)
         summary["layer_kb"] = round(statistics.median(c["canvas_bytes"] for c in routed) / 1024, 1)
+        for part in ("prompt", "layer"):  # the route's own Server-Timing: the decoder and the layer's drawing
+            timed = [c[f"route_{part}_ms"] for c in routed if f"route_{part}_ms" in c]
+            if timed:
+                summary[f"click_route_{part}_ms"] = percentile(timed, 50)
     fetched = [c for c in ok if "fetch_start" in c]
     if fetched:
         summary["canvas_fetch_ms"] = percentile([c["fetch_end"] - c["fetch_start"] for c in fetched], 50)
