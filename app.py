@@ -1,6 +1,6 @@
 """Gradio app for prompted breast-tumour segmentation in ultrasound images (research demo, not for clinical use).
 
-    python app.py [--model ID_OR_FOLDER] [--host 127.0.0.1] [--port 7860] [--share] [--cache-size 8]
+    python app.py [--model ID_OR_FOLDER] [--host 127.0.0.1] [--port 7860] [--share] [--cache-size 32]
                   [--embedding-cache-dir DIR] [--embedding-cache-gb 2] [--encoder-precision auto]
 
 The weights come from --model, else the SAM_MODEL_ID environment variable (a Hugging Face Space sets it to the
@@ -22,10 +22,14 @@ from sam_demo.core.encoder_precision import PRECISIONS, resolve_encoder_precisio
 from sam_demo.core.model import DEFAULT_MODEL_ID, ModelLoadError, load_sam
 from sam_demo.core.predictor import SamPredictor
 
+# Image embeddings kept in memory, 4 MB each: the examples plus a few dozen users' images. A tab whose image has
+# left the cache waits for the encoder again at its next click (measured with 20 tabs and 8 kept: README).
+DEFAULT_CACHE_SIZE = 32
+
 
 def create_demo(
     model_name: str,
-    cache_size: int = 8,
+    cache_size: int = DEFAULT_CACHE_SIZE,
     *,
     embedding_cache_dir: str | None = None,
     embedding_cache_gb: float = 2.0,
@@ -66,7 +70,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on (0.0.0.0 for every interface)")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
-    parser.add_argument("--cache-size", type=int, default=8, help="image embeddings kept in memory (default 8)")
+    parser.add_argument(
+        "--cache-size",
+        type=int,
+        default=DEFAULT_CACHE_SIZE,
+        help="image embeddings kept in memory, about 4 MB each (default %(default)s)",
+    )
     parser.add_argument(
         "--embedding-cache-dir",
         default=os.environ.get("SAM_EMBEDDING_CACHE_DIR"),

@@ -39,6 +39,10 @@ def test_browser_benchmark():
     # The floor page's clicks were timed too, and the app's overhead is split into it and the rest.
     assert result["gradio_floor_ms"] > 0
     assert result["app_overhead_beyond_floor_ms"] == round(result["app_overhead_ms"] - result["gradio_floor_ms"], 1)
+    # The clicks went by the click route, whose own decode splits the overhead into the decoder's and the rest.
+    assert result["clicks_by_route"] == 3 and result["click_beyond_route_prompt_ms"] > 0
+    slower = result["click_route_prompt_ms"] - result["predictor_click_ms"]
+    assert result["server_decoder_slower_ms"] == round(slower, 1)
     assert "server_details_total_ms" in result  # the page asked for the details once each canvas was shown
     assert any(key.startswith("server_") and key.endswith("_total_ms") for key in result)  # Gradio's traces
 

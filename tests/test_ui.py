@@ -231,6 +231,21 @@ def test_bad_clicks_warn_and_keep_the_session(app):
     assert result["session"].corner == (40.0, 40.0) and result["session"].box is None
 
 
+def test_a_click_on_an_image_that_left_the_cache_says_it_encodes_again(app, predictor, capsys):
+    state = loaded(app)["session"]
+    for seed in range(predictor.cache.max_items):  # other users' images push this one out
+        predictor.encode(random_image(64, 80, seed=seed))
+    assert state.image_key not in predictor.cache
+    runs = predictor.encoder_runs
+    capsys.readouterr()
+    result = outputs(app, app.click(state, sessions.POSITIVE, sessions.AUTO, True, select(120, 200)))
+    assert "encoding it again" in capsys.readouterr().out  # gr.Info outside a request prints
+    assert result["session"].prediction is not None and predictor.encoder_runs == runs + 1
+    capsys.readouterr()
+    outputs(app, app.click(result["session"], sessions.POSITIVE, sessions.AUTO, True, select(130, 200)))
+    assert "encoding it again" not in capsys.readouterr().out and predictor.encoder_runs == runs + 1
+
+
 def test_banner_says_when_weights_are_not_fine_tuned():
     assert "not fine-tuned" in model_banner("facebook/sam-vit-large")
     assert "not fine-tuned" not in model_banner("someone/sam-busi")

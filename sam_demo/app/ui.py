@@ -232,6 +232,9 @@ class SegmentationApp:
                 f"{SESSION_IDLE_S // 60} minutes without a click."
             )
             return self.render(session)
+        if session.image_key not in self.predictor.cache:
+            # Many images came since this one (the click route leaves such clicks to this event): say why it waits.
+            gr.Info("Your image had left the memory of encoded images: encoding it again, then your click.")
         try:
             x, y = session.to_image_pixel(float(x), float(y))
             session = self.prompt(session, x, y, mode, candidate_mode, mask_feedback)

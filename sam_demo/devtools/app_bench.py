@@ -9,6 +9,12 @@ to the moment the new canvas image is loaded and decoded, so Playwright's own ro
 runs with GRADIO_PROFILING=1, whose per-event traces split the server's part into queue wait, handler and
 Gradio's postprocessing (PNG encoding of the outputs).
 
+`browser` times the same clicks on a `SamPredictor` in the bench's own process, each just before the browser's
+click (`PredictorClicks`); `app_overhead_ms` is the difference of the two medians. The click route reports its
+decode (`Server-Timing`), so the overhead splits into the decoder running slower inside the server
+(`server_decoder_slower_ms`: the browser shares these cores during the click) and the rest
+(`click_beyond_route_prompt_ms`: the layer, the transport and the page).
+
 `browser` also clicks, in the same run and the same way, on the Gradio floor (`gradio_floor.py`): a page of a
 `gr.Image` canvas and a session, with a handler that returns canvases drawn beforehand. Its median is what a click
 through Gradio's queue costs on this machine and browser before the app does anything. The app's clicks go by its
@@ -52,7 +58,7 @@ from ..app.downloads import JPEG_OPTIONS
 from ..core.encoder_precision import resolve_encoder_precision
 from ..core.image_io import load_image
 from ..core.model import load_sam, save_sam
-from ..core.predictor import SamPredictor
+from ..core.predictor import Prediction, SamPredictor
 from ..core.prompt_kinds import wants_multimask
 from ..drawing.viz import overlay
 from .bench import machine
@@ -70,6 +76,7 @@ CLICK_TIMEOUT_S = 120
 # In `browser`, the pause before each click, as a user looks at the new mask: the page asks for the summary and the
 # candidates once the canvas is painted, so a click sent at once would wait behind that.
 THINK_S = 0.5
+SETTLE_S = 0.1  # between the predictor's decode in this process and the browser's click (`PredictorClicks`)
 SERVER_PHASES = ("queue_wait", "fn_call", "postprocess", "total")
 
 # Installed in each page before anything is timed. A click on the canvas image (or a file chosen in a file input)
@@ -325,38 +332,53 @@ def click_points(height: int, width: int, count: int) -> list[tuple[int, int]]:
     return points
 
 
-def measure_predictor(
-    model_folder: Path, warm_up: Path, image: Path, points: list[tuple[int, int]], canvas_dir: Path
-) -> dict:
-    """The same clicks decoded by a SamPredictor in this process, loaded as app.py loads it; freed on return.
+class PredictorClicks:
+    """The app's clicks decoded by a `SamPredictor` in this process, loaded as app.py loads it.
 
-    Each click's mask and points are drawn as the app draws its canvas and saved as the app saves it (JPEG) in
-    `canvas_dir`, for the Gradio floor (`gradio_floor.py`): the plain image first, then one per click."""
-    precision = resolve_encoder_precision("auto")
-    model, processor = load_sam(model_folder, mixed_precision=None if precision == "float32" else precision)
-    predictor = SamPredictor(model, processor, cache_size=2, encoder_precision=precision)
-    predictor.warm_up()
-    predictor.encode(load_image(warm_up))  # compiles the encoder, as the app's untimed first upload does
-    pixels = load_image(image)
-    start = time.perf_counter()
-    encoded = predictor.encode(pixels)
-    encoder_s = time.perf_counter() - start
-    click_ms = []
-    canvases = {"canvas_000.jpg": pixels}
-    for count in range(1, len(points) + 1):  # the app's clicks accumulate, with its rule for candidate masks
+    `time_click(i)` decodes the first i clicks (the app's clicks accumulate, with its rule for candidate masks).
+    `bench browser` calls it just before the browser's click i, so that the predictor and the app are timed in
+    the same minutes: the decoder's speed drifts by about 10 % between minutes on a shared VM, and that drift would
+    otherwise land whole in the app's overhead."""
+
+    def __init__(self, model_folder: Path, warm_up: Path, image: Path, points: list[tuple[int, int]]):
+        precision = resolve_encoder_precision("auto")
+        model, processor = load_sam(model_folder, mixed_precision=None if precision == "float32" else precision)
+        self.predictor = SamPredictor(model, processor, cache_size=2, encoder_precision=precision)
+        self.predictor.warm_up()
+        self.predictor.encode(load_image(warm_up))  # compiles the encoder, as the app's untimed first upload does
+        self.pixels = load_image(image)
         start = time.perf_counter()
-        prediction = predictor.decode(
-            encoded, points=points[:count], labels=[1] * count, multimask_output=wants_multimask(count, False)
-        )
-        click_ms.append((time.perf_counter() - start) * 1000)
-        canvases[f"canvas_{count:03d}.jpg"] = overlay(pixels, prediction.best, np.array(points[:count]), [1] * count)
-    for name, canvas in canvases.items():
-        Image.fromarray(canvas).save(canvas_dir / name, **JPEG_OPTIONS)
-    return {
-        "encoder_path": predictor.encoder_path,
-        "encoder_s": round(encoder_s, 2),
-        "predictor_click_ms": round(statistics.median(click_ms), 1),
-    }
+        self.encoded = self.predictor.encode(self.pixels)
+        self.encoder_s = time.perf_counter() - start
+        self.points = points
+        self.click_ms: list[float] = []
+
+    def decode(self, count: int) -> Prediction:
+        points = self.points[:count]
+        multimask = wants_multimask(count, False)
+        return self.predictor.decode(self.encoded, points=points, labels=[1] * count, multimask_output=multimask)
+
+    def time_click(self, count: int) -> None:
+        start = time.perf_counter()
+        self.decode(count)
+        self.click_ms.append((time.perf_counter() - start) * 1000)
+
+    def save_canvases(self, canvas_dir: Path) -> None:
+        """Each click's mask and points drawn as the app draws its canvas and saved as the app saves it (JPEG), for
+        the Gradio floor (`gradio_floor.py`): the plain image first, then one per click."""
+        canvases = {"canvas_000.jpg": self.pixels}
+        for count in range(1, len(self.points) + 1):
+            points = np.array(self.points[:count])
+            canvases[f"canvas_{count:03d}.jpg"] = overlay(self.pixels, self.decode(count).best, points, [1] * count)
+        for name, canvas in canvases.items():
+            Image.fromarray(canvas).save(canvas_dir / name, **JPEG_OPTIONS)
+
+    def summary(self) -> dict:
+        return {
+            "encoder_path": self.predictor.encoder_path,
+            "encoder_s": round(self.encoder_s, 2),
+            "predictor_click_ms": round(statistics.median(self.click_ms), 1),
+        }
 
 
 # ------------------------------------------------------------------------------------------ the browser side
@@ -419,11 +441,17 @@ async def click(
     return await outcome(page, before, timeout_s)
 
 
-async def clicks_as_a_user(page: Page, points: list, image_size: tuple[int, int]) -> list[dict]:
-    """Click each point in turn, `THINK_S` after the previous canvas, as one user of `browser`."""
+async def clicks_as_a_user(
+    page: Page, points: list, image_size: tuple[int, int], before_click: Callable[[int], None] | None = None
+) -> list[dict]:
+    """Click each point in turn, `THINK_S` after the previous canvas, as one user of `browser`; `before_click(i)`
+    runs at the end of that pause, before click i (1-based)."""
     outcomes = []
-    for point in points:
+    for count, point in enumerate(points, start=1):
         await asyncio.sleep(THINK_S)
+        if before_click is not None:
+            before_click(count)
+            await asyncio.sleep(SETTLE_S)
         outcomes.append(await click(page, point, image_size))
     return outcomes
 
@@ -483,6 +511,11 @@ def click_summary(clicks: list[dict]) -> dict:
             timed = [c[f"route_{part}_ms"] for c in routed if f"route_{part}_ms" in c]
             if timed:
                 summary[f"click_route_{part}_ms"] = percentile(timed, 50)
+        # Per click, the time from the click to the canvas that is not the server's `SegmentationApp.prompt`
+        # (the decoder and the session's bookkeeping): the layer, the transport and the page.
+        beyond = [c["t_decoded"] - c["t0"] - c["route_prompt_ms"] for c in routed if "route_prompt_ms" in c]
+        if beyond:
+            summary["click_beyond_route_prompt_ms"] = percentile(beyond, 50)
     fetched = [c for c in ok if "fetch_start" in c]
     if fetched:
         summary["canvas_fetch_ms"] = percentile([c["fetch_end"] - c["fetch_start"] for c in fetched], 50)
@@ -518,18 +551,26 @@ def bench_browser(arch: str, clicks: int, image_path: Path | None = None) -> dic
         points = click_points(height, width, clicks)
         canvas_dir = workdir / "floor"
         canvas_dir.mkdir()
-        # Before the servers start: both would contend for the same cores.
-        predictor = measure_predictor(model_folder, warm_up, image, points, canvas_dir)
+        # Loaded before the servers start (both would contend for the cores), then idle except for its timed clicks.
+        predictor = PredictorClicks(model_folder, warm_up, image, points)
+        predictor.save_canvases(canvas_dir)
         gc.collect()
         with served_floor(canvas_dir, workdir) as floor:
             floor_ms = asyncio.run(_floor_clicks(floor, (height, width), points))
         with served_app(model_folder, workdir) as server:
-            browser_result = asyncio.run(_one_user(server, warm_up, image, points))
-            result = {"arch": arch, "image_size": [height, width], "clicks": clicks, **predictor, **browser_result}
+            browser_result = asyncio.run(_one_user(server, warm_up, image, points, predictor.time_click))
+            head = {"arch": arch, "image_size": [height, width], "clicks": clicks}
+            result = {**head, **predictor.summary(), **browser_result}
             result.update(server_phases(server.traces()))
             result["server_rss_mb"] = round(server.memory_mb())
+        del predictor
     if "click_to_canvas_ms" in result:
         result["app_overhead_ms"] = round(result["click_to_canvas_ms"] - result["predictor_click_ms"], 1)
+        if "click_route_prompt_ms" in result:
+            # How much slower the same decodes ran inside the server than in this process: the part of the
+            # overhead that is the decoder's, not the app's own work (`click_beyond_route_prompt_ms`).
+            decoder_ms = result["click_route_prompt_ms"] - result["predictor_click_ms"]
+            result["server_decoder_slower_ms"] = round(decoder_ms, 1)
         result["gradio_floor_ms"] = floor_ms
         result["app_overhead_beyond_floor_ms"] = round(result["app_overhead_ms"] - floor_ms, 1)
     result["load_average_1min"] = round(os.getloadavg()[0], 1)  # other jobs on the machine skew every number
@@ -550,7 +591,9 @@ async def _floor_clicks(floor: Server, size: tuple[int, int], points: list) -> f
     return click_summary(outcomes)["click_to_canvas_ms"]
 
 
-async def _one_user(server: Server, warm_up: Path, image: Path, points: list) -> dict:
+async def _one_user(
+    server: Server, warm_up: Path, image: Path, points: list, before_click: Callable[[int], None]
+) -> dict:
     async with async_playwright() as playwright:
         browser = await launch_browser(playwright)
         # In a tab of its own: Gradio fires a second upload event when a tab replaces its image.
@@ -559,7 +602,7 @@ async def _one_user(server: Server, warm_up: Path, image: Path, points: list) ->
         page = await open_page(browser, server.url)
         uploaded = await upload(page, image)
         size = load_image(image).shape[:2]
-        outcomes = await clicks_as_a_user(page, points, size) if uploaded["ok"] else []
+        outcomes = await clicks_as_a_user(page, points, size, before_click) if uploaded["ok"] else []
         await browser.close()
     return {
         "think_s": THINK_S,
