@@ -276,6 +276,16 @@ def test_downloads_are_bounded_and_shared_by_identical_results(predictor, tmp_pa
     assert Path(files[-1]).is_file()
 
 
+def test_palette_images_with_the_same_pixels_but_other_colours_are_other_files(tmp_path):
+    downloads = Downloads(tmp_path)
+    first, second = (Image.fromarray(np.eye(4, dtype=np.uint8), mode="P") for _ in range(2))
+    first.putpalette([0, 0, 0, 255, 0, 0])
+    second.putpalette([0, 0, 0, 0, 0, 255])
+    paths = [downloads.write({"layer.png": image})["layer.png"] for image in (first, second, first)]
+    assert paths[0] != paths[1] and paths[2] == paths[0]
+    assert Image.open(paths[1]).convert("RGB").getpixel((0, 0)) == (0, 0, 255)
+
+
 def reachable_nbytes(root) -> int:
     """Bytes of the numpy arrays reachable from `root` through dataclass fields and tuples, each buffer once."""
     seen, buffers, total, pending = set(), set(), 0, [root]
@@ -578,7 +588,8 @@ def test_a_click_answers_with_the_canvas_and_writes_the_downloads_only_when_aske
     result = app.click(state, sessions.POSITIVE, sessions.AUTO, True, select(120, 200))
     # What the user waits for: the session and the canvas (the image, and the layer of mask and prompts over it).
     assert len(result) == 2 and served_file(result[1]["base"]).suffix == ".jpg"
-    assert served_file(result[1]["layer"]).suffix == ".png"
+    layer = Image.open(served_file(result[1]["layer"]))
+    assert layer.format == "PNG" and layer.mode == "P"  # a byte per pixel, as the click route sends it
     _, summary, *buttons = app.details(result[0])
     assert "Predicted IoU" in summary
     # The previous mask's files are no longer offered, and none of the new one's are written yet.

@@ -55,9 +55,9 @@ class Downloads:
         self._recent: OrderedDict[str, None] = OrderedDict()  # result folders, least recently used first
         self._lock = threading.Lock()
 
-    def write(self, files: dict[str, np.ndarray]) -> dict[str, str]:
-        """Save each array under its file name (PNG, or JPEG for a .jpg name), in the folder of this exact result;
-        return the paths."""
+    def write(self, files: dict[str, np.ndarray | Image.Image]) -> dict[str, str]:
+        """Save each array (or PIL image, e.g. a palette image) under its file name (PNG, or JPEG for a .jpg name),
+        in the folder of this exact result; return the paths."""
         digest = _digest(files)
         paths = {name: str(self.folder / digest / name) for name in files}
         with self._lock:
@@ -67,9 +67,10 @@ class Downloads:
                 return paths
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.folder))
         try:
-            for name, array in files.items():
+            for name, content in files.items():
                 options = JPEG_OPTIONS if name.endswith(".jpg") else {"compress_level": PNG_COMPRESSION}
-                Image.fromarray(array).save(staging / name, **options)
+                image = content if isinstance(content, Image.Image) else Image.fromarray(content)
+                image.save(staging / name, **options)
             with self._lock:
                 if digest not in self._recent or not self._touch(paths.values()):  # else written meanwhile
                     shutil.rmtree(self.folder / digest, ignore_errors=True)  # what the sweep left of it
@@ -105,9 +106,14 @@ def png_bytes(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def _digest(files: dict[str, np.ndarray]) -> str:
+def _digest(files: dict[str, np.ndarray | Image.Image]) -> str:
     digest = hashlib.sha1()
-    for name, array in sorted(files.items()):
-        digest.update(f"{name}:{array.shape}:{array.dtype};".encode())
-        digest.update(np.ascontiguousarray(array).data)
+    for name, content in sorted(files.items()):
+        if isinstance(content, Image.Image):  # its pixels, and the palette and transparency they index
+            digest.update(f"{name}:{content.mode}:{content.size}:{content.info.get('transparency')!r};".encode())
+            digest.update(bytes(content.getpalette() or []))
+            digest.update(content.tobytes())
+        else:
+            digest.update(f"{name}:{content.shape}:{content.dtype};".encode())
+            digest.update(np.ascontiguousarray(content).data)
     return digest.hexdigest()[:16]

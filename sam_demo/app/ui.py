@@ -345,7 +345,7 @@ class SegmentationApp:
         value["version"] = next(self._versions)
         layer = self.layer(session)
         if layer is not None:
-            value["layer"] = _url(self.downloads.write({"layer.png": layer.rgba()})["layer.png"])
+            value["layer"] = _url(self.downloads.write({"layer.png": layer.image()})["layer.png"])
             value["layer_style"] = layer_style(layer, display.shape[:2])
         return value
 
