@@ -17,6 +17,7 @@ import sys
 
 import gradio as gr
 
+from sam_demo.app.allocator import return_large_blocks_to_system
 from sam_demo.app.ui import build_demo, configure_queue, example_images, launch
 from sam_demo.core.encoder_precision import PRECISIONS, resolve_encoder_precision
 from sam_demo.core.model import DEFAULT_MODEL_ID, ModelLoadError, load_sam
@@ -37,6 +38,7 @@ def create_demo(
 ) -> gr.Blocks:
     """Load the model (or exit with one clear message), compile it and build the page; the examples are encoded
     in the background meanwhile."""
+    return_large_blocks_to_system()  # else the request threads keep hundreds of MB of freed large-image buffers
     try:
         precision = resolve_encoder_precision(encoder_precision)  # before loading: it decides how the model is built
         model, processor = load_sam(model_name, mixed_precision=None if precision == "float32" else precision)
