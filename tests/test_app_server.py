@@ -159,6 +159,25 @@ def test_the_click_route_refuses_what_it_does_not_handle_and_gradio_does(app_url
     assert client.predict(api_name="/details")[1] == "Click the other corner of the box."
 
 
+def test_a_click_crossed_by_an_event_of_the_page_does_not_overwrite_it(app_url, tmp_path, predictor, monkeypatch):
+    """The page's Undo (here Clear all) lands while the route decodes a click: the route must not write its session
+    over the event's, and says so (the page then shows the session as it is instead of resending the click)."""
+    client = Client(app_url, verbose=False, download_files=str(tmp_path))
+    client.predict(handle_file(example_images()[0]), api_name="/load_image")
+    assert click(app_url, client.session_hash, 100, 80).status_code == 200
+    decode = predictor.decode
+
+    def decode_while_the_page_clears(*args, **kwargs):
+        monkeypatch.setattr(predictor, "decode", decode)  # once
+        client.predict(api_name="/clear")  # another request, served while this click decodes
+        return decode(*args, **kwargs)
+
+    monkeypatch.setattr(predictor, "decode", decode_while_the_page_clears)
+    response = click(app_url, client.session_hash, 60, 40)
+    assert response.status_code == 409 and response.json()["detail"] == "session changed"
+    assert client.predict(api_name="/details")[1] == "Click on the tumour (or draw a box)."  # cleared, as shown
+
+
 def test_bad_upload_is_reported_and_the_server_keeps_serving(client, tmp_path, capfd):
     junk = tmp_path / "scan.png"
     junk.write_bytes(b"not really a png")

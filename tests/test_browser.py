@@ -226,6 +226,41 @@ def test_clicks_go_by_the_click_route_and_what_it_refuses_by_gradio_with_a_messa
     page.close()
 
 
+def test_a_click_crossed_by_another_event_shows_the_session_as_the_server_has_it(browser, served_app):
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(served_app)
+    page.wait_for_selector("text=Research demo, not for clinical use", timeout=60_000)
+    page.locator("[data-testid='example'], .gallery-item, button.gallery-item").nth(1).click()
+    wait_for_new_canvas(page, None)
+    held = []  # the click route's requests, held until the test lets them go
+    page.route("**/sam-demo/click", lambda route: held.append(route))
+
+    # "Clear all" redraws the canvas while a click is on its way: the route's answer (made on the cleared session,
+    # which has the click) is not laid over the redrawn canvas; the page asks for the canvas as the server has it.
+    click_image_pixel(page, 100, 100)
+    page.wait_for_timeout(200)
+    assert len(held) == 1
+    before = canvas_key(page)
+    page.get_by_role("button", name="Clear all").click()
+    wait_for_new_canvas(page, before)
+    redrawn = canvas_key(page)
+    held.pop().continue_()
+    wait_for_new_canvas(page, redrawn)
+    wait_for_summary(page, "Predicted IoU")
+    assert not page.locator("#canvas img.layer").get_attribute("src").startswith("blob:")  # the server's canvas
+
+    # The route refused a click because an event replaced the session meanwhile: the page does not send the click
+    # again through Gradio (it would land on the other event's session); it shows the session as it is.
+    before = canvas_key(page)
+    click_image_pixel(page, 200, 200)
+    page.wait_for_timeout(200)
+    held.pop().fulfill(status=409, json={"detail": "session changed"})
+    wait_for_new_canvas(page, before)
+    page.wait_for_timeout(500)
+    assert canvas_key(page).split()[1:] == before.split()[1:]  # the same images (one point), in a new version
+    page.close()
+
+
 def test_on_a_phone_the_image_to_click_follows_the_upload(browser, served_app, predictor):
     page = browser.new_page(viewport=PHONE)
     page.goto(served_app)

@@ -9,7 +9,8 @@ answer is the PNG of what is drawn over the image (`overlay_layer`): a few KB.
 Whatever this route does not handle gets an error status, and the page sends the same click through Gradio's own
 event instead (`ui.CANVAS_JS`), which handles it and shows any message: no image yet or an expired session, an
 image whose embedding is not cached (encoding belongs in the encoder's queue), a click to warn about, a second
-click of the same tab while one runs, or a malformed request.
+click of the same tab while one runs, or a malformed request. One refusal is not resent: a click whose session an
+event of the page replaced while it was decoded (`SESSION_CHANGED`).
 """
 
 from __future__ import annotations
@@ -29,13 +30,16 @@ from fastapi.routing import APIRoute
 
 from ..core.image_io import ImageError
 from ..core.prompts import PromptError
-from .session import CANDIDATE_MODES, PROMPT_MODES, Session
+from .session import CANDIDATE_MODES, PROMPT_MODES
 
 if TYPE_CHECKING:
     from .ui import SegmentationApp
 
 CLICK_PATH = "/sam-demo/click"
 MAX_BODY_BYTES = 4096  # a click is about 150 bytes of JSON
+# The refusal of a click decoded on a session that a Gradio event replaced meanwhile: writing it would undo that
+# event. The page does not resend such a click; it asks for the canvas as the session now is (`ui.CANVAS_JS`).
+SESSION_CHANGED = "session changed"
 logger = logging.getLogger(__name__)
 
 
@@ -80,7 +84,7 @@ def click_route(app: SegmentationApp, state: gr.State, concurrency: int) -> APIR
             running.add(click.session_hash)
         try:
             tab = tabs[click.session_hash]
-            session: Session = tab[state._id]
+            session = before = tab[state._id]
             if session.image is None or session.image_key not in app.predictor.cache:
                 return _refused(409, "no encoded image")
             height, width = session.shown_image.shape[:2]
@@ -92,7 +96,12 @@ def click_route(app: SegmentationApp, state: gr.State, concurrency: int) -> APIR
                 session = app.prompt(session, x, y, click.mode, click.candidate_mode, click.mask_feedback)
             except (PromptError, ImageError):
                 return _refused(422, "a message for the user")  # Gradio's event says it on the page
-            tab[state._id] = session
+            with running_lock:
+                # An event of the page (Undo, a new image...) came meanwhile. (Gradio writes the state without
+                # this lock: a write between these two lines, microseconds apart, would still be lost.)
+                if tab[state._id] is not before:
+                    return _refused(409, SESSION_CHANGED)
+                tab[state._id] = session
             prompted = time.perf_counter()
             png, style = app.layer_png(session)
             # Where the time went, for the browser's resource timing (`bench browser` prints it).

@@ -37,7 +37,7 @@ from ..core.prompts import PromptError
 from ..drawing.viz import Layer, mask_to_png_array, overlay, overlay_layer
 from . import session as sessions
 from .api import add_segment_endpoint
-from .click_route import CLICK_PATH, click_route
+from .click_route import CLICK_PATH, SESSION_CHANGED, click_route
 from .downloads import Downloads, png_bytes
 from .queue_limits import limit_waiting_events_per_session
 from .session import Session
@@ -109,8 +109,12 @@ CANVAS_HTML = """<div class="sam-canvas-frame" data-version="${value ? value.ver
 # Runs in the canvas: a click on the image posts its pixel to the click route (`click_route.py`) and puts the layer
 # it answers with over the image. Clicks go one at a time, in order. Anything the route refuses (or a page served
 # without it) goes through Gradio's own select event instead, which handles every case and shows any message.
+# Where a Gradio event (Undo, a new image...) crossed the click, the page shows neither guess but the session as the
+# server now has it (the canvas's submit event): the event redrew the canvas while the click was on its way, or
+# the route refused to overwrite the event's session.
 CANVAS_JS = f"""
 const route = (window.gradio_config?.root ?? '').replace(/\\/$/, '') + '{CLICK_PATH}';
+const version = () => element.querySelector('.sam-canvas-frame')?.dataset.version;
 let clicks = Promise.resolve();
 element.addEventListener('click', (event) => {{
   const image = event.target.closest('img.base');
@@ -129,10 +133,13 @@ async function segment(x, y) {{
   if (mode && candidateMode && feedback && session) {{
     const settings = {{ mode, candidate_mode: candidateMode, mask_feedback: feedback.checked }};
     const body = {{ session_hash: session, x, y, ...settings }};
+    const sent = version();
     const response = await fetch(route, {{
       method: 'POST', headers: {{ 'Content-Type': 'application/json' }}, body: JSON.stringify(body),
     }}).catch(() => null);
-    if (response?.ok) return show(await response.blob(), response.headers.get('X-Layer-Style'));
+    if (response?.ok && version() === sent) return show(await response.blob(), response.headers.get('X-Layer-Style'));
+    const refusal = response?.status === 409 ? (await response.json().catch(() => ({{}}))).detail : null;
+    if (response?.ok || refusal === '{SESSION_CHANGED}') return trigger('submit');
   }}
   trigger('select', {{ index: [x, y], value: null }});
 }}
@@ -262,6 +269,9 @@ class SegmentationApp:
         if session.prediction is not None and 0 <= event.index < len(session.prediction.masks):
             session = sessions.show_candidate(session, event.index)
         return self.render(session)
+
+    def redraw(self, session: Session) -> dict | None:
+        return self.canvas_value(session)
 
     def undo(self, session: Session):
         return self.render(sessions.undo(session, self.decode))
@@ -567,6 +577,9 @@ def build_demo(predictor: SamPredictor, model_name: str) -> gr.Blocks:
         prompt_inputs = [session, controls.mode, controls.candidate_mode, controls.mask_feedback]
         # Clicks the click route (`click_route.py`) does not take, or all of them on a page served without it.
         canvas.select(app.click, prompt_inputs, outputs, concurrency_limit=PROMPT_CONCURRENCY, **quick)
+        # The canvas as the session now is, when a click crossed another event (`CANVAS_JS`); the session is only
+        # read, so a click the route writes meanwhile is not overwritten.
+        canvas.submit(app.redraw, [session], [canvas], api_visibility="private", **quick)
         controls.candidates.select(app.choose_candidate, [session], outputs, **quick)
         # The page asks for the details when the canvas changes. These two may change the details alone (the list of
         # candidates, the scores against a ground truth) and keep the canvas, so they ask themselves.
