@@ -19,9 +19,9 @@ import gradio as gr
 
 from sam_demo.app.allocator import return_large_blocks_to_system
 from sam_demo.app.ui import build_demo, configure_queue, example_images, launch
-from sam_demo.core.encoder_precision import PRECISIONS, resolve_encoder_precision
-from sam_demo.core.model import DEFAULT_MODEL_ID, ModelLoadError, load_sam
-from sam_demo.core.predictor import SamPredictor
+from sam_demo.core.encoder_precision import PRECISIONS
+from sam_demo.core.model import DEFAULT_MODEL_ID, ModelLoadError
+from sam_demo.core.predictor import load_predictor
 
 # Image embeddings kept in memory, 4 MB each: the examples plus a few dozen users' images. A tab whose image has
 # left the cache waits for the encoder again at its next click (measured with 20 tabs and 8 kept: README).
@@ -40,18 +40,15 @@ def create_demo(
     in the background meanwhile."""
     return_large_blocks_to_system()  # else the request threads keep hundreds of MB of freed large-image buffers
     try:
-        precision = resolve_encoder_precision(encoder_precision)  # before loading: it decides how the model is built
-        model, processor = load_sam(model_name, mixed_precision=None if precision == "float32" else precision)
+        predictor = load_predictor(
+            model_name,
+            encoder_precision,
+            cache_size=cache_size,
+            disk_cache_dir=embedding_cache_dir,
+            disk_cache_bytes=int(embedding_cache_gb * 2**30),
+        )
     except (ModelLoadError, ValueError) as error:  # ValueError: a bad $SAM_ENCODER_PRECISION
         sys.exit(f"Cannot start the app: {error}")
-    predictor = SamPredictor(
-        model,
-        processor,
-        cache_size=cache_size,
-        disk_cache_dir=embedding_cache_dir,
-        disk_cache_bytes=int(embedding_cache_gb * 2**30),
-        encoder_precision=precision,
-    )
     print(f"Vision encoder: {predictor.encoder_path} (--encoder-precision {encoder_precision})", file=sys.stderr)
     # Compile the encoder on the first example before serving, so that no user pays for the compilation, and
     # encode the other examples in the background: a click on any of them is then answered at once.

@@ -12,7 +12,6 @@ from helpers import random_image
 from PIL import Image
 
 from sam_demo.app.ui import example_images
-from sam_demo.core import model as model_module
 from sam_demo.core import predictor as predictor_module
 from sam_demo.core.embedding_cache import EmbeddingCache, image_key
 from sam_demo.core.image_io import load_image
@@ -27,7 +26,7 @@ def test_the_app_starts_with_the_encoder_compiled_and_the_examples_encoded(predi
     monkeypatch.setattr(predictor, "encoder_runs", 0)
     jobs, start_job = [], predictor.encode_in_background
     monkeypatch.setattr(predictor, "encode_in_background", lambda images: jobs.append(start_job(images)) or jobs[-1])
-    monkeypatch.setattr(model_module, "load_sam", lambda name, mixed_precision=None: tiny_model)
+    monkeypatch.setattr(predictor_module, "load_sam", lambda name, mixed_precision=None: tiny_model)
     monkeypatch.setattr(predictor_module, "SamPredictor", lambda *args, **kwargs: predictor)
     monkeypatch.setenv("SAM_MODEL_ID", "tiny random SAM (tests)")
     runpy.run_path(str(ROOT / "app.py"), run_name="app")  # as a Space imports it: the page is built, not served

@@ -23,6 +23,7 @@ from .disk_cache import DiskEmbeddingStore, encoder_namespace
 from .embedding_cache import EmbeddingCache, image_key
 from .encoder_precision import encoder_path, resolve_encoder_precision, uses_xla
 from .image_io import MAX_PIXELS, ImageSource, load_image
+from .model import load_sam
 from .prompts import BoxLike, LabelsLike, PointsLike, validate_mask_input, validate_prompts
 from .transforms import preprocess_image, to_model_frame, upscale_logits
 
@@ -331,3 +332,12 @@ class SamPredictor:
                 except Exception as error:  # a background job must not take the app down
                     logger.warning("Could not encode %s in the background: %s", name, error)
         logger.info("Encoded %d of %d images in the background in %.1f s.", done, len(images), time.monotonic() - start)
+
+
+def load_predictor(model_name: str | os.PathLike, encoder_precision: str = "auto", **options) -> SamPredictor:
+    """A `SamPredictor` on `model_name` (Hub id or folder) as the app loads it: the encoder precision resolved for
+    this CPU first, since it decides how the model is built. `options`: `SamPredictor`'s keyword arguments.
+    Raises `ModelLoadError` for a model that cannot be loaded, ValueError for an unknown precision."""
+    precision = resolve_encoder_precision(encoder_precision)
+    model, processor = load_sam(model_name, mixed_precision=None if precision == "float32" else precision)
+    return SamPredictor(model, processor, encoder_precision=precision, **options)

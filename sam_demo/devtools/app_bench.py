@@ -55,10 +55,9 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from ..app.downloads import JPEG_OPTIONS
-from ..core.encoder_precision import resolve_encoder_precision
 from ..core.image_io import load_image
-from ..core.model import load_sam, save_sam
-from ..core.predictor import Prediction, SamPredictor
+from ..core.model import save_sam
+from ..core.predictor import Prediction, load_predictor
 from ..core.prompt_kinds import wants_multimask
 from ..drawing.viz import overlay
 from .bench import machine
@@ -341,9 +340,7 @@ class PredictorClicks:
     otherwise land whole in the app's overhead."""
 
     def __init__(self, model_folder: Path, warm_up: Path, image: Path, points: list[tuple[int, int]]):
-        precision = resolve_encoder_precision("auto")
-        model, processor = load_sam(model_folder, mixed_precision=None if precision == "float32" else precision)
-        self.predictor = SamPredictor(model, processor, cache_size=2, encoder_precision=precision)
+        self.predictor = load_predictor(model_folder, cache_size=2)
         self.predictor.warm_up()
         self.predictor.encode(load_image(warm_up))  # compiles the encoder, as the app's untimed first upload does
         self.pixels = load_image(image)
