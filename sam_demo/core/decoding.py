@@ -15,8 +15,11 @@ import numpy as np
 import tensorflow as tf
 from transformers import TFSamModel
 
+from .onednn_matmul import encode_positions_without_broadcast
 from .prompts import LOW_RES_SIZE
 from .transforms import upscale_logits
+
+encode_positions_without_broadcast()  # before any model encodes a prompt: see the module
 
 
 @dataclass(frozen=True)
