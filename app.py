@@ -18,6 +18,7 @@ import sys
 import gradio as gr
 
 from sam_demo.app.allocator import return_large_blocks_to_system
+from sam_demo.app.queue_limits import expect_encoder_time
 from sam_demo.app.ui import build_demo, configure_queue, example_images, launch
 from sam_demo.core.encoder_precision import PRECISIONS
 from sam_demo.core.model import DEFAULT_MODEL_ID, ModelLoadError
@@ -55,7 +56,12 @@ def create_demo(
     examples = example_images()
     predictor.warm_up(examples[0] if examples else None)
     demo = configure_queue(build_demo(predictor, model_name))
-    predictor.encode_in_background(examples[1:])
+
+    def estimate_waits() -> None:  # from the background runs: the first run above compiled the encoder
+        if predictor.encoder_s is not None:
+            expect_encoder_time(demo, predictor.encoder_s)
+
+    predictor.encode_in_background(examples[1:], on_done=estimate_waits)
     return demo
 
 

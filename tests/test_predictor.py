@@ -284,6 +284,16 @@ def test_warm_up_runs_the_encoder_once_on_the_given_image(fresh):
     assert fresh.encoder_runs == 1 and len(fresh.cache) == 1
 
 
+def test_the_encoder_time_is_measured_from_the_runs_after_the_first(fresh, monkeypatch):
+    monkeypatch.setattr(fresh, "encoder_s", None)
+    slowed_encoder(fresh, monkeypatch, 0.3)
+    fresh.encode(random_image(60, 80, seed=51))  # the first run, which compiles in a new predictor: not counted
+    assert fresh.encoder_s is None
+    done = []
+    fresh.encode_in_background([random_image(60, 80, seed=52)], on_done=lambda: done.append(fresh.encoder_s)).join()
+    assert len(done) == 1 and 0.3 <= done[0] < 5
+
+
 def slowed_encoder(predictor: SamPredictor, monkeypatch, seconds: float, first_until=None) -> SimpleNamespace:
     """Make each encoder run take `seconds` more (the first also until `first_until()`); records the names of the
     threads in the order their runs began and the most runs that were going on at once."""

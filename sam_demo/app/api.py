@@ -16,6 +16,7 @@ from ..core.predictor import SamPredictor
 from ..core.prompts import PromptError
 from ..drawing.viz import mask_to_png_array
 from .downloads import Downloads
+from .queue_limits import ENCODER_QUEUE
 from .uploads import UploadedImage, read_upload
 from .user_errors import refusal
 
@@ -70,5 +71,5 @@ def add_segment_endpoint(predictor: SamPredictor, downloads: Downloads, concurre
         [mask, scores],
         api_name="segment",
         concurrency_limit=concurrency_limit,
-        concurrency_id="encoder",
+        concurrency_id=ENCODER_QUEUE,
     )

@@ -39,7 +39,7 @@ from . import session as sessions
 from .api import add_segment_endpoint
 from .click_route import CLICK_PATH, SESSION_CHANGED, click_route
 from .downloads import Downloads, png_bytes
-from .queue_limits import limit_waiting_events_per_session
+from .queue_limits import ENCODER_QUEUE, limit_waiting_events_per_session
 from .session import Session
 from .uploads import MAX_UPLOAD_BYTES, UploadedImage, read_upload
 from .user_errors import refusal, warn
@@ -571,7 +571,7 @@ def build_demo(predictor: SamPredictor, model_name: str) -> gr.Blocks:
             [upload, session],
             outputs,
             concurrency_limit=ENCODER_CONCURRENCY,
-            concurrency_id="encoder",
+            concurrency_id=ENCODER_QUEUE,
             api_name="load_image",
         )
         prompt_inputs = [session, controls.mode, controls.candidate_mode, controls.mask_feedback]

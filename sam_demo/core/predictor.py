@@ -10,7 +10,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -160,6 +160,7 @@ class SamPredictor:
         )
         self.max_pixels = max_pixels
         self.encoder_runs = 0
+        self.encoder_s: float | None = None  # the last run's seconds; the first run (it compiles) is not counted
         self.encoder_lock = EncoderLock()
         self.encoder_path = encoder_path(compute_dtype)
         self._decoder = PromptDecoder(model)
@@ -215,7 +216,11 @@ class SamPredictor:
         pixels = tf.constant(pixel_values)
         with self.encoder_lock:  # only the run itself: reading, hashing and preprocessing go on meanwhile
             self.encoder_runs += 1
-            return self._encode_pixels(pixels)
+            start = time.perf_counter()
+            embedding = self._encode_pixels(pixels)
+            if self.encoder_runs > 1:
+                self.encoder_s = time.perf_counter() - start
+            return embedding
 
     def set_image(self, image: ImageSource) -> EncodedImage:
         """Make `image` the current image (PIL image, numpy array, path or bytes); embeds it unless cached."""
@@ -307,18 +312,21 @@ class SamPredictor:
         if self.encoder_runs == 0:  # no image, or its embedding came from the disk cache: compile all the same
             self.embed_pixels(np.zeros((1, 3, size, size), np.float32))
 
-    def encode_in_background(self, images: Sequence[ImageSource]) -> threading.Thread:
-        """Encode `images` into the cache (and the disk cache) in a daemon thread, so their first use is instant.
+    def encode_in_background(
+        self, images: Sequence[ImageSource], on_done: Callable[[], None] | None = None
+    ) -> threading.Thread:
+        """Encode `images` into the cache (and the disk cache) in a daemon thread, so their first use is instant;
+        then call `on_done` in that thread.
 
         Each run gives way to any other request for the encoder (see `EncoderLock`), and the job stops when
         the cache is full rather than evict an image someone is using. A failure is logged in one line.
         """
-        thread = threading.Thread(target=self._encode_all, args=(list(images),), name="encode-in-background")
+        thread = threading.Thread(target=self._encode_all, args=(list(images), on_done), name="encode-in-background")
         thread.daemon = True  # a process that exits does not wait for it
         thread.start()
         return thread
 
-    def _encode_all(self, images: list[ImageSource]) -> None:
+    def _encode_all(self, images: list[ImageSource], on_done: Callable[[], None] | None) -> None:
         start, done = time.monotonic(), 0
         with self.encoder_lock.background():
             for image in images:
@@ -332,6 +340,8 @@ class SamPredictor:
                 except Exception as error:  # a background job must not take the app down
                     logger.warning("Could not encode %s in the background: %s", name, error)
         logger.info("Encoded %d of %d images in the background in %.1f s.", done, len(images), time.monotonic() - start)
+        if on_done is not None:
+            on_done()
 
 
 def load_predictor(model_name: str | os.PathLike, encoder_precision: str = "auto", **options) -> SamPredictor:
