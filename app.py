@@ -119,13 +119,20 @@ def demo_from_args(args: argparse.Namespace) -> gr.Blocks:
     )
 
 
+def exit_once(*_: object) -> None:
+    """Exit normally on the first SIGTERM and ignore the next ones, which would interrupt the cleanup (a supervisor
+    often forwards its own SIGTERM after sending one: `timeout`, a shell)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sys.exit(0)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     # Our own log lines (one per refused input, see sam_demo/app/user_errors.py); other libraries' warnings only.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("sam_demo").setLevel(logging.INFO)
     # `kill` or a stopped Space sends SIGTERM: exit normally, so that atexit deletes the users' downloads.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, exit_once)
     launch(demo_from_args(args), server_name=args.host, server_port=args.port, share=args.share)
 
 
