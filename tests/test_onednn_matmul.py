@@ -44,8 +44,7 @@ def test_the_static_shape_is_kept_in_a_graph(tiny_model):
 # or segfaulted within the first few calls.
 MANY_PROMPT_SETS = """
 import numpy as np
-from sam_demo.core.model import load_sam
-from sam_demo.core.decoding import SamDecoder  # applies the change
+from sam_demo.core.model import load_sam  # applies the change
 model, _ = load_sam(r"{checkpoint}")
 points = np.random.default_rng(0).uniform(0, 1, (8, 1, 5, 2)).astype(np.float32)
 for _ in range(200):

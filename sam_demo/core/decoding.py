@@ -19,7 +19,7 @@ from .onednn_matmul import encode_positions_without_broadcast
 from .prompts import LOW_RES_SIZE
 from .transforms import upscale_logits
 
-encode_positions_without_broadcast()  # before any model encodes a prompt: see the module
+encode_positions_without_broadcast()  # also for models built without `load_sam`: see the module
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from transformers import (
     TFSamModel,
 )
 
+from .onednn_matmul import encode_positions_without_broadcast
 from .weight_files import (
     SAFETENSORS,
     WEIGHT_FILES,
@@ -42,6 +43,8 @@ from .weight_files import (
 )
 
 DEFAULT_MODEL_ID = "facebook/sam-vit-large"
+# Every model loaded here may encode several prompt sets at once (`model(...)` on a batch): see the module.
+encode_positions_without_broadcast()
 CONFIG_FILE = "config.json"
 PROCESSOR_FILE = "preprocessor_config.json"  # transformers 4 and Meta's repos
 NESTED_PROCESSOR_FILE = "processor_config.json"  # transformers 5

@@ -6,7 +6,7 @@ matrix (tensorflow/tensorflow#117700; fixed after 2.21.0, in no release of the p
 AVX-512 a training step on 4 images aborted with "corrupted size vs. prev_size" or a segmentation fault (AVX2
 machines did not show it). Here the layer gets the coordinates as one (1, 1, N, 2) row of points, which is the
 same product (a test compares it with numpy) through the path that does not broadcast, and its output is shaped
-back.
+back. `model.py` (every checkpoint loaded) and `decoding.py` (every prompt the project encodes) apply it.
 """
 
 from __future__ import annotations
