@@ -108,6 +108,20 @@ def wait_for_new_canvas(page, previous: str | None) -> None:
     )
 
 
+def open_page(browser, url: str, viewport: dict = VIEWPORT):
+    """A new tab on the app, loaded (its disclaimer shown)."""
+    page = browser.new_page(viewport=viewport)
+    page.goto(url)
+    page.wait_for_selector("text=Research demo, not for clinical use", timeout=60_000)
+    return page
+
+
+def open_example(page) -> None:
+    """Pick the second example (440 x 600, portrait) and wait until the canvas shows it."""
+    page.locator("[data-testid='example'], .gallery-item, button.gallery-item").nth(1).click()
+    wait_for_new_canvas(page, None)
+
+
 def assert_shows(shown: np.ndarray, expected: np.ndarray) -> None:
     """The canvas is a high-quality JPEG of `expected`: the same size, within a few levels on average."""
     assert shown.shape == expected.shape
@@ -129,13 +143,10 @@ def marker_centre(rendered: np.ndarray, colour: str, near: tuple[float, float], 
 
 
 def test_point_and_box_prompts_in_a_real_browser(browser, served_app, predictor, tmp_path):
-    page = browser.new_page(viewport=VIEWPORT)
-    page.goto(served_app)
-    page.wait_for_selector("text=Research demo, not for clinical use", timeout=60_000)
+    page = open_page(browser, served_app)
     example = example_images()[1]  # 440 x 600, portrait
     image = load_image(example)
-    page.locator("[data-testid='example'], .gallery-item, button.gallery-item").nth(1).click()
-    wait_for_new_canvas(page, None)
+    open_example(page)
     natural = page.locator("#canvas img.base").evaluate("img => [img.naturalWidth, img.naturalHeight]")
     assert natural == [image.shape[1], image.shape[0]]
 
@@ -188,11 +199,8 @@ def test_point_and_box_prompts_in_a_real_browser(browser, served_app, predictor,
     assert labels.shape == image.shape[:2] and set(np.unique(labels)) <= {0, 1}
 
     # Another tab has its own prompts.
-    other = browser.new_page(viewport=VIEWPORT)
-    other.goto(served_app)
-    other.wait_for_selector("text=Research demo, not for clinical use", timeout=60_000)
-    other.locator("[data-testid='example'], .gallery-item, button.gallery-item").nth(1).click()
-    wait_for_new_canvas(other, None)
+    other = open_page(browser, served_app)
+    open_example(other)
     assert_shows(canvas_image(other), image)  # no markers, no mask
     other.close()
 
@@ -204,11 +212,8 @@ def test_point_and_box_prompts_in_a_real_browser(browser, served_app, predictor,
 
 
 def test_clicks_go_by_the_click_route_and_what_it_refuses_by_gradio_with_a_message(browser, served_app):
-    page = browser.new_page(viewport=VIEWPORT)
-    page.goto(served_app)
-    page.wait_for_selector("text=Research demo, not for clinical use", timeout=60_000)
-    page.locator("[data-testid='example'], .gallery-item, button.gallery-item").nth(1).click()
-    wait_for_new_canvas(page, None)
+    page = open_page(browser, served_app)
+    open_example(page)
     routed = "() => performance.getEntriesByType('resource').filter((e) => e.name.endsWith('/sam-demo/click'))"
     # Both corners on one pixel: the route refuses the box, and the page sends the click through Gradio's event,
     # which keeps the first corner and says what was wrong.
@@ -227,11 +232,8 @@ def test_clicks_go_by_the_click_route_and_what_it_refuses_by_gradio_with_a_messa
 
 
 def test_a_click_crossed_by_another_event_shows_the_session_as_the_server_has_it(browser, served_app):
-    page = browser.new_page(viewport=VIEWPORT)
-    page.goto(served_app)
-    page.wait_for_selector("text=Research demo, not for clinical use", timeout=60_000)
-    page.locator("[data-testid='example'], .gallery-item, button.gallery-item").nth(1).click()
-    wait_for_new_canvas(page, None)
+    page = open_page(browser, served_app)
+    open_example(page)
     held = []  # the click route's requests, held until the test lets them go
     page.route("**/sam-demo/click", lambda route: held.append(route))
 
@@ -262,12 +264,9 @@ def test_a_click_crossed_by_another_event_shows_the_session_as_the_server_has_it
 
 
 def test_on_a_phone_the_image_to_click_follows_the_upload(browser, served_app, predictor):
-    page = browser.new_page(viewport=PHONE)
-    page.goto(served_app)
-    page.wait_for_selector("text=Research demo, not for clinical use", timeout=60_000)
+    page = open_page(browser, served_app, PHONE)
     image = load_image(example_images()[1])  # 440 x 600, portrait: wider than a phone
-    page.locator("[data-testid='example'], .gallery-item, button.gallery-item").nth(1).click()
-    wait_for_new_canvas(page, None)
+    open_example(page)
 
     # The columns stack: upload (and the examples), then the canvas within the first screen, then the controls.
     upload, canvas, mode = (page.locator(f"#{name}").bounding_box() for name in ("upload", "canvas", "mode"))
@@ -321,9 +320,7 @@ def test_a_replaced_image_is_read_once_and_a_click_after_it_is_kept(browser, ser
     # report must neither process the image again nor reset the clicks made since.
     reads = []
     monkeypatch.setattr(ui, "read_upload", lambda path: reads.append(path) or read_upload(path))
-    page = browser.new_page(viewport=VIEWPORT)
-    page.goto(served_app)
-    page.wait_for_selector("text=Research demo, not for clinical use", timeout=60_000)
+    page = open_page(browser, served_app)
     upload = page.locator("input[type=file]").first  # the image's (the ground-truth mask's comes later)
     upload.set_input_files(example_images()[1])
     wait_for_new_canvas(page, None)
