@@ -244,8 +244,7 @@ def test_a_click_crossed_by_another_event_shows_the_session_as_the_server_has_it
     # "Clear all" redraws the canvas while a click is on its way: the route's answer (made on the cleared session,
     # which has the click) is not laid over the redrawn canvas; the page asks for the canvas as the server has it.
     click_image_pixel(page, 100, 100)
-    page.wait_for_timeout(200)
-    assert len(held) == 1
+    wait_for_held(page, held)
     before = canvas_key(page)
     page.get_by_role("button", name="Clear all").click()
     wait_for_new_canvas(page, before)
@@ -259,12 +258,21 @@ def test_a_click_crossed_by_another_event_shows_the_session_as_the_server_has_it
     # again through Gradio (it would land on the other event's session); it shows the session as it is.
     before = canvas_key(page)
     click_image_pixel(page, 200, 200)
-    page.wait_for_timeout(200)
+    wait_for_held(page, held)
     held.pop().fulfill(status=409, json={"detail": "session changed"})
     wait_for_new_canvas(page, before)
     page.wait_for_timeout(500)
     assert canvas_key(page).split()[1:] == before.split()[1:]  # the same images (one point), in a new version
     page.close()
+
+
+def wait_for_held(page, held: list, timeout_s: float = 30) -> None:
+    """Wait until the page's click has reached the test's route handler (which runs while Playwright waits)."""
+    for _ in range(int(timeout_s / 0.05)):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert len(held) == 1
 
 
 def test_on_a_phone_the_image_to_click_follows_the_upload(browser, served_app, predictor):
