@@ -18,6 +18,7 @@ import sys
 import gradio as gr
 
 from sam_demo.app.allocator import return_large_blocks_to_system
+from sam_demo.app.library_warnings import ignore_library_warnings
 from sam_demo.app.queue_limits import expect_encoder_time
 from sam_demo.app.ui import build_demo, configure_queue, example_images, launch
 from sam_demo.core.encoder_precision import PRECISIONS
@@ -40,6 +41,7 @@ def create_demo(
     """Load the model (or exit with one clear message), compile it and build the page; the examples are encoded
     in the background meanwhile."""
     return_large_blocks_to_system()  # else the request threads keep hundreds of MB of freed large-image buffers
+    ignore_library_warnings()
     try:
         predictor = load_predictor(
             model_name,

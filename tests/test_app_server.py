@@ -297,7 +297,7 @@ def test_one_session_cannot_fill_the_queue(predictor):
         demo.close()
 
 
-def test_stopping_the_app_deletes_the_users_downloads_and_exits_cleanly(tiny_checkpoint, tmp_path):
+def test_the_app_logs_no_library_warnings_and_stopping_it_deletes_the_users_downloads(tiny_checkpoint, tmp_path):
     port = free_port()
     env = {**os.environ, "TMPDIR": str(tmp_path), "HF_HUB_OFFLINE": "1"}
     log = tmp_path / "app.log"
@@ -311,6 +311,15 @@ def test_stopping_the_app_deletes_the_users_downloads_and_exits_cleanly(tiny_che
         )
     try:
         assert _wait_for(port, server), log.read_text()[-3000:]
+        # Requests as users make them: the log has the app's own lines, not the libraries' warnings of each one.
+        client = Client(f"http://127.0.0.1:{port}", verbose=False)
+        for image in example_images()[:3]:
+            client.predict(handle_file(image), [[40, 50]], [1], None, True, api_name="/segment")
+        huge = tmp_path / "huge.png"  # 90 MP: over PIL's own warning limit, refused by the app with its message
+        Image.new("L", (10_000, 9_000)).save(huge)
+        with pytest.raises(AppError, match="too large"):
+            client.predict(handle_file(str(huge)), [[40, 50]], [1], None, True, api_name="/segment")
+        assert "Warning" not in log.read_text(), log.read_text()[-3000:]
         downloads = list(tmp_path.rglob("sam-demo-downloads-*"))  # in Gradio's cache, which serves them
         assert len(downloads) == 1
         # Again and again until it has exited, as a supervisor that forwards its own SIGTERM sends a second one

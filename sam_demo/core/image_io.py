@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -64,13 +63,12 @@ def _describe(source: object) -> str:
 
 def _open_and_convert(file: Path | io.BytesIO, label: str, max_pixels: int) -> np.ndarray:
     try:
-        with warnings.catch_warnings():
-            # The size check below replaces PIL's warning with a clear error.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(file) as image:
-                _check_size(image.width, image.height, label, max_pixels)
-                image.load()
-                return _from_pil(image, label, max_pixels)
+        # PIL also warns of images over 89 MP, which the size check refuses. Hiding that warning here would take
+        # `warnings.catch_warnings`, which is not thread-safe (the app loads images in several threads).
+        with Image.open(file) as image:
+            _check_size(image.width, image.height, label, max_pixels)
+            image.load()
+            return _from_pil(image, label, max_pixels)
     except UnidentifiedImageError as error:
         raise ImageError(f"{label} is not an image file PIL can read (PNG, JPEG, BMP, TIFF, ...).") from error
     except Image.DecompressionBombError as error:
