@@ -8,7 +8,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
-from helpers import free_port  # noqa: E402
+from helpers import chromium_or_skip, free_port  # noqa: E402
 
 from sam_demo.core.model import load_sam, save_sam  # noqa: E402
 from sam_demo.core.predictor import SamPredictor  # noqa: E402
@@ -77,6 +77,20 @@ def load_phantoms(phantom_dataset):
         return list(load_examples(find_examples(phantom_dataset(count, layout, seed))).examples)
 
     return load
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium, launched once per test module."""
+    chromium = chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=chromium, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        )
+        yield launched
+        launched.close()
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,13 @@
 """Helpers shared by test modules (fixtures live in conftest.py)."""
 
+import os
+import shutil
 import socket
 import struct
 import zlib
 
 import numpy as np
+import pytest
 
 # How far, on average, the canvas the page is sent (a JPEG at quality 90, full chroma) may be from the drawn pixels:
 # about 6 levels on the tiny model's speckled outlines, against 50 and more for a different picture.
@@ -30,3 +33,14 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def chromium_or_skip() -> str | None:
+    """Debian's Chromium, for the tests that use the page as a user would. Outside CI a missing browser stack skips
+    them; CI installs both (.ci/run), so there it must fail, not skip."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not os.environ.get("CI"):
+        pytest.importorskip("playwright")
+        if chromium is None:
+            pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+    return chromium

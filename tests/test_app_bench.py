@@ -1,20 +1,15 @@
 """The served-app benchmarks run end to end on the tiny model (numbers are not checked, only that they exist)."""
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from helpers import chromium_or_skip
 
 ROOT = Path(__file__).resolve().parents[1]
 
-if not os.environ.get("CI"):  # as test_browser.py: under CI a missing browser stack must fail, not skip
-    pytest.importorskip("playwright")
-    if (shutil.which("chromium") or shutil.which("chromium-browser")) is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+chromium_or_skip()
 
 
 def bench(*args: str) -> dict:

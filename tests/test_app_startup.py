@@ -1,9 +1,7 @@
 """Startup and the first image: the encoder compiled and the examples encoded before anyone asks, and a waiting
 upload told its place in the encoder's queue."""
 
-import os
 import runpy
-import shutil
 import threading
 from pathlib import Path
 
@@ -44,23 +42,6 @@ def test_the_app_starts_with_the_encoder_compiled_and_the_examples_encoded(predi
     times = app["demo"]._queue.process_time_per_fn
     uploads = [times[fn].avg_time for fn in app["demo"].fns.values() if fn.api_name == "load_image" and fn in times]
     assert uploads == [predictor.encoder_s] and predictor.encoder_s > 0
-
-
-@pytest.fixture(scope="module")
-def browser():
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not os.environ.get("CI"):  # CI installs both: there, a missing browser stack must fail, not skip
-        pytest.importorskip("playwright")
-        if chromium is None:
-            pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=chromium, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-        )
-        yield launched
-        launched.close()
 
 
 def test_the_queue_estimates_the_encoder_from_its_measured_time_until_it_has_timed_it(predictor):

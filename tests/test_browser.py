@@ -12,8 +12,7 @@ import re
 import shutil
 
 import numpy as np
-import pytest
-from helpers import JPEG_TOLERANCE
+from helpers import JPEG_TOLERANCE, chromium_or_skip
 from PIL import Image
 
 from sam_demo.app import ui
@@ -23,13 +22,7 @@ from sam_demo.app.uploads import read_upload
 from sam_demo.core.image_io import load_image
 from sam_demo.drawing.viz import BOX, POSITIVE, overlay
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-if not os.environ.get("CI"):  # CI installs both (.ci/run): there, a missing browser stack must fail, not skip
-    pytest.importorskip("playwright")
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
-
-from playwright.sync_api import sync_playwright  # noqa: E402
+chromium_or_skip()  # every test here uses the browser
 
 # A viewport small enough that the portrait example is displayed scaled down.
 VIEWPORT = {"width": 1100, "height": 700}
@@ -38,16 +31,6 @@ PHONE = {"width": 390, "height": 844}
 
 def hex_rgb(colour: str) -> np.ndarray:
     return np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)])
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-        )
-        yield launched
-        launched.close()
 
 
 # What the canvas shows, at the image's own resolution: the image, and the layer over it where its style places it,
